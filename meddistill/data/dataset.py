@@ -1,0 +1,142 @@
+"""The one dataset type every source is loaded into.
+
+A ``MedDataset`` holds three splits (train, val, test), the class names, the
+channel count and the typical image size, and where it came from. A split is
+either in memory (MedMNIST arrays) or a list of files decoded one at a time
+when an image is asked for, so a folder of 100,000 scans costs only its paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+class Split:
+    """One split: ``len(split)`` images, ``split.labels`` (N,) int64, ``split.image(i)`` uint8."""
+
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, index: int) -> np.ndarray:
+        """Image ``index`` as uint8, (H, W) grey or (H, W, 3) colour."""
+        raise NotImplementedError
+
+    def name(self, index: int) -> str:
+        """A short human-readable name for image ``index`` (file name or array index)."""
+        return f"#{index}"
+
+    def subset(self, indices: np.ndarray) -> "Split":
+        """A split with only ``indices`` (in that order)."""
+        raise NotImplementedError
+
+
+class ArraySplit(Split):
+    """A split held in memory as a uint8 array (N, H, W) or (N, H, W, 3)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def image(self, index: int) -> np.ndarray:
+        return self.images[index]
+
+    def subset(self, indices: np.ndarray) -> "ArraySplit":
+        return ArraySplit(self.images[indices], self.labels[indices])
+
+
+class FileSplit(Split):
+    """A split of image files decoded lazily by ``decode(path) -> uint8 array``."""
+
+    def __init__(self, paths: list[Path], labels: np.ndarray, decode: Callable[[Path], np.ndarray]) -> None:
+        self.paths = list(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.decode = decode
+
+    def image(self, index: int) -> np.ndarray:
+        return self.decode(self.paths[index])
+
+    def name(self, index: int) -> str:
+        return self.paths[index].name
+
+    def subset(self, indices: np.ndarray) -> "FileSplit":
+        return FileSplit([self.paths[i] for i in indices], self.labels[indices], self.decode)
+
+
+@dataclass
+class MedDataset:
+    """A labelled image dataset with train/val/test splits.
+
+    Attributes:
+        name: Short name (file or folder stem, or the MedMNIST flag).
+        splits: ``{"train": Split, "val": Split, "test": Split}``.
+        class_names: Human-readable class names; label ``k`` is ``class_names[k]``.
+        channels: 1 (grey) or 3 (colour): what models are built for.
+        image_size: Typical side of the images in pixels (native resolution).
+        provenance: Where the data came from: source path, kind, hash, split origin.
+    """
+
+    name: str
+    splits: dict[str, Split]
+    class_names: list[str]
+    channels: int
+    image_size: int
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self) -> dict[str, list[int]]:
+        """Images per class in each split: ``{"train": [n0, n1, ...], ...}``."""
+        return {
+            split: np.bincount(data.labels, minlength=self.num_classes).tolist()
+            for split, data in self.splits.items()
+        }
+
+    def summary(self) -> dict:
+        """A JSON-friendly description (stored in ``report.json`` and shown on the Data page)."""
+        return {
+            "name": self.name,
+            "classes": self.class_names,
+            "channels": self.channels,
+            "image_size": self.image_size,
+            "sizes": {split: len(data) for split, data in self.splits.items()},
+            "counts": self.counts(),
+            "provenance": self.provenance,
+        }
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: tuple[float, ...], seed: int
+) -> list[np.ndarray]:
+    """Split indices into parts of the given fractions, class by class.
+
+    Args:
+        labels: (N,) integer labels.
+        fractions: Fractions of the later parts (e.g. ``(0.1, 0.2)`` for val and
+            test); the first part gets the rest.
+        seed: Seed for the shuffle, so the split is reproducible.
+
+    Returns:
+        ``len(fractions) + 1`` sorted index arrays, every class represented in
+        each part when it has enough images.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        start = 0
+        sizes = [max(1, round(f * len(members))) if len(members) > len(fractions) else 0 for f in fractions]
+        for part, size in enumerate(sizes, start=1):
+            parts[part].extend(members[start : start + size])
+            start += size
+        parts[0].extend(members[start:])
+    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]

@@ -1,0 +1,76 @@
+"""MedMNIST sets by name (``breastmnist``, ``pneumoniamnist_64``...), offline first."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from meddistill.errors import DataError
+from meddistill.paths import home, shared_data
+
+
+def medmnist_flags() -> list[str]:
+    """The 2D single-label MedMNIST sets (multi-label ChestMNIST and 3D sets excluded)."""
+    from medmnist import INFO
+
+    return sorted(
+        flag for flag, info in INFO.items()
+        if "3d" not in flag and info["task"] in ("binary-class", "multi-class", "ordinal-regression")
+    )
+
+
+def _parse(name: str) -> tuple[str, str]:
+    flag, _, size = name.lower().removesuffix(".npz").partition("_")
+    if flag not in medmnist_flags():
+        raise DataError(f"'{name}' is not a 2D MedMNIST set; choose one of: {', '.join(medmnist_flags())}.")
+    if size and size not in ("64", "128", "224"):
+        raise DataError(f"'{name}' asks for size {size}; MedMNIST sizes are 28 (no suffix), 64, 128 and 224.")
+    return flag, f"_{size}" if size else ""
+
+
+def _local_copy(filename: str) -> Path | None:
+    folders = [os.environ.get("MEDDISTILL_MEDMNIST_DIR"), home() / "medmnist", Path.home() / ".medmnist", shared_data() / "medmnist"]
+    for folder in folders:
+        if folder and (Path(folder) / filename).is_file():
+            return Path(folder) / filename
+    return None
+
+
+def medmnist_path(name: str, download: bool = True) -> Path:
+    """Path of the MedMNIST ``.npz`` for ``name``, downloading it to the cache if needed.
+
+    Looks in ``MEDDISTILL_MEDMNIST_DIR``, ``MEDDISTILL_HOME/medmnist``,
+    ``~/.medmnist`` and the shared data folder before going online.
+
+    Raises:
+        DataError: unknown name, or the download failed (one sentence naming
+            the offline alternative).
+    """
+    flag, size = _parse(name)
+    filename = f"{flag}{size}.npz"
+    local = _local_copy(filename)
+    if local is not None:
+        return local
+    if not download:
+        raise DataError(f"{filename} is not cached; set MEDDISTILL_MEDMNIST_DIR to a folder holding it.")
+    import medmnist
+    from medmnist import INFO
+
+    cache = home() / "medmnist"
+    cache.mkdir(parents=True, exist_ok=True)
+    dataset_class = getattr(medmnist, INFO[flag]["python_class"])
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        dataset_class(split="test", download=True, root=str(cache), size=int(size[1:]) if size else None)
+    except Exception:  # noqa: BLE001 - any failure of the download means the same thing to the user
+        for partial in cache.glob(f"{flag}{size}*"):
+            partial.unlink(missing_ok=True)
+        raise DataError(
+            f"Could not download {filename} from the MedMNIST archive (no network?); download it on a machine with internet "
+            f"from https://zenodo.org/records/10519652 and upload it, pass the file with --data {filename}, or put it in MEDDISTILL_MEDMNIST_DIR."
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return cache / filename

@@ -1,0 +1,141 @@
+"""MedMNIST ``.npz`` files (official keys ``train_images``, ``train_labels``, ...)."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from meddistill.data.dataset import ArraySplit, MedDataset, stratified_split
+from meddistill.errors import DataError
+
+REQUIRED_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def file_md5(path: Path) -> str:
+    """MD5 of a file, read in 1 MiB chunks (MedMNIST publishes MD5 checksums)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _medmnist_info(stem: str) -> dict | None:
+    """MedMNIST's own description of ``breastmnist`` or ``breastmnist_64``, if it is one."""
+    try:
+        from medmnist import INFO
+    except ImportError:  # pragma: no cover - medmnist is a dependency
+        return None
+    return INFO.get(stem.split("_")[0].lower())
+
+
+def _images(arrays: dict, key: str, name: str) -> np.ndarray:
+    images = arrays[key]
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
+        raise DataError(f"{name}: {key} has shape {images.shape}; expected (N, H, W) grey or (N, H, W, 3) colour images.")
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_:
+        raise DataError(f"{name}: {key} has dtype {images.dtype}; expected uint8 pixels (or numbers in 0..255).")
+    if not np.isfinite(images).all():
+        raise DataError(f"{name}: {key} contains NaN or infinite pixels; fix or drop those images.")
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > 255:
+        raise DataError(f"{name}: {key} has pixel values from {low:g} to {high:g}; expected 0..255 (or 0..1).")
+    scale = 255.0 if high <= 1.0 else 1.0
+    return np.round(images.astype(np.float64) * scale).astype(np.uint8)
+
+
+def _labels(arrays: dict, key: str, count: int, name: str) -> np.ndarray:
+    labels = arrays[key]
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise DataError(f"{name}: {key} has shape {labels.shape}; MedDistill needs one class per image (multi-label sets such as ChestMNIST are not supported).")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            raise DataError(f"{name}: {key} has dtype {labels.dtype} with non-integer values; labels must be class numbers 0..K-1.")
+    if len(labels) != count:
+        raise DataError(f"{name}: {key} has {len(labels)} labels for {count} images; the two must have the same length.")
+    labels = labels.astype(np.int64)
+    if len(labels) and labels.min() < 0:
+        raise DataError(f"{name}: {key} contains the negative label {labels.min()}; labels must be class numbers 0..K-1.")
+    return labels
+
+
+def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> MedDataset:
+    """Load a MedMNIST-style ``.npz`` (any 2D MedMNIST set, grey or RGB).
+
+    Args:
+        path: The ``.npz`` file. Keys ``train_images``/``train_labels`` and
+            ``test_images``/``test_labels`` are required, ``val_*`` optional (a
+            stratified val split is carved from train when absent).
+        seed: Seed for that carve-out.
+        val_fraction: Fraction of train used for val when the file has no val split.
+
+    Raises:
+        DataError: missing keys, object arrays, wrong dtypes or shapes,
+            mismatched lengths, NaN/inf pixels, labels out of range.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            missing = [k for k in REQUIRED_KEYS if k not in keys]
+            if missing:
+                raise DataError(f"{name} lacks the keys {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'none'}); a MedMNIST .npz needs train_images, train_labels, test_images and test_labels.")
+            arrays = {k: archive[k] for k in keys if k.endswith(("_images", "_labels"))}
+    except DataError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise DataError(f"{name} holds Python objects (pickled arrays), which MedDistill never loads; save plain uint8 image and integer label arrays.") from None
+        raise DataError(f"{name} is not a readable .npz file ({error}); re-export it with numpy.savez.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise DataError(f"{name} is not a readable .npz file ({type(error).__name__}); re-download it or re-export it with numpy.savez.") from None
+
+    splits = {}
+    for split in ("train", "val", "test"):
+        if f"{split}_images" not in arrays:
+            continue
+        if f"{split}_labels" not in arrays:
+            raise DataError(f"{name} has {split}_images but no {split}_labels; add the labels or drop the images.")
+        images = _images(arrays, f"{split}_images", name)
+        labels = _labels(arrays, f"{split}_labels", len(images), name)
+        splits[split] = ArraySplit(images, labels)
+
+    shapes = {s: data.images.shape[1:] for s, data in splits.items()}
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"{name}: the splits have different image shapes {shapes}; all images must share one shape.")
+    info = _medmnist_info(path.stem)
+    observed = int(max(data.labels.max() for data in splits.values() if len(data))) + 1
+    if info is not None:
+        class_names = [info["label"][str(k)] for k in range(len(info["label"]))]
+        if observed > len(class_names):
+            raise DataError(f"{name} has label {observed - 1}, but {path.stem} has only {len(class_names)} classes (0..{len(class_names) - 1}); check the labels.")
+    else:
+        class_names = [f"class {k}" for k in range(observed)]
+    if len(class_names) < 2:
+        raise DataError(f"{name} has only one class; a classifier needs at least two.")
+
+    origin = "file"
+    if "val" not in splits:
+        train_idx, val_idx = stratified_split(splits["train"].labels, (val_fraction,), seed)
+        splits["val"] = splits["train"].subset(val_idx)
+        splits["train"] = splits["train"].subset(train_idx)
+        origin = f"val carved from train (seed {seed})"
+    first = splits["train"].images
+    return MedDataset(
+        name=path.stem,
+        splits={s: splits[s] for s in ("train", "val", "test")},
+        class_names=class_names,
+        channels=3 if first.ndim == 4 else 1,
+        image_size=int(first.shape[1]),
+        provenance={"kind": "npz", "source": str(path.resolve()), "md5": file_md5(path), "splits": origin},
+    )

@@ -1,0 +1,124 @@
+"""From decoded uint8 images to normalised tensors, and batches of them.
+
+In-memory splits (MedMNIST arrays) are converted once into one tensor, so an
+epoch is just indexing; file splits are decoded batch by batch through a
+``DataLoader``, so memory does not grow with the folder.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from meddistill.data.dataset import ArraySplit, Split
+
+MEAN, STD = 0.5, 0.5
+
+
+def to_tensor(images: np.ndarray, channels: int, size: int) -> torch.Tensor:
+    """Convert uint8 images to a normalised float batch.
+
+    Args:
+        images: (N, H, W) grey or (N, H, W, 3) colour uint8.
+        channels: Output channels C (1 averages colour to grey; 3 repeats grey).
+        size: Output side S (bilinear resize with antialiasing when it differs).
+
+    Returns:
+        (N, C, S, S) float32 in about [-1, 1].
+    """
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.unsqueeze(1)
+    if x.shape[1] != channels:
+        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    x = (x - MEAN) / STD
+    return x.contiguous()
+
+
+def image_tensor(image: np.ndarray, channels: int, size: int) -> torch.Tensor:
+    """One uint8 image (H, W) or (H, W, 3) -> (C, S, S) float tensor."""
+    return to_tensor(image[None], channels, size)[0]
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random affine (rotation +-10 deg, scale 0.9-1.1, shift +-8%) and brightness/contrast +-10%.
+
+    No flips: left and right matter on a chest X-ray.
+
+    Args:
+        images: (B, C, S, S) normalised batch.
+        generator: CPU generator, for reproducible augmentation.
+
+    Returns:
+        (B, C, S, S) augmented batch on the same device.
+    """
+    b = images.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return (torch.rand(b, generator=generator) * (high - low) + low).to(images.device)
+
+    angle = uniform(-10, 10) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, uniform(-0.08, 0.08)], 1), torch.stack([sin, cos, uniform(-0.08, 0.08)], 1)], 1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    background = -MEAN / STD
+    out = F.grid_sample(images - background, grid, align_corners=False, padding_mode="zeros") + background
+    contrast, brightness = uniform(0.9, 1.1).view(b, 1, 1, 1), uniform(-0.1, 0.1).view(b, 1, 1, 1)
+    return out * contrast + brightness / STD
+
+
+class _DecodedSplit(Dataset):
+    def __init__(self, split: Split, channels: int, size: int) -> None:
+        self.split, self.channels, self.size = split, channels, size
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int):
+        return image_tensor(self.split.image(index), self.channels, self.size), int(self.split.labels[index]), index
+
+
+class Batches:
+    """Batches of (images (B, C, S, S), labels (B,), indices (B,)) from one split.
+
+    Args:
+        split: The split.
+        channels: Model input channels.
+        size: Model input side.
+        num_workers: Decoding processes for file splits (0 = in this process).
+    """
+
+    def __init__(self, split: Split, channels: int, size: int, num_workers: int = 0) -> None:
+        self.split, self.channels, self.size, self.num_workers = split, channels, size, num_workers
+        self.labels = torch.from_numpy(split.labels)
+        self.images = to_tensor(split.images, channels, size) if isinstance(split, ArraySplit) else None
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def num_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)
+
+    def iterate(self, batch_size: int, order: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield batches in ``order`` (a permutation of indices) or in split order."""
+        order = torch.arange(len(self)) if order is None else order
+        if self.images is not None:
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                yield self.images[index], self.labels[index], index
+            return
+        loader = DataLoader(
+            _DecodedSplit(self.split, self.channels, self.size),
+            batch_size=batch_size,
+            sampler=order.tolist(),
+            num_workers=self.num_workers,
+            persistent_workers=False,
+        )
+        yield from loader

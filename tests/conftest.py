@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated MEDDISTILL_HOME, the real shared data, small real slices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from meddistill.paths import shared_data
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own MEDDISTILL_HOME, so no test sees another's runs."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MEDDISTILL_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data in MEDDISTILL_DATA (default ../shared/data); skip when absent."""
+    path = shared_data()
+    if not (path / "medmnist" / "breastmnist.npz").is_file():
+        pytest.skip(f"shared data not found at {path}; set MEDDISTILL_DATA to the folder with medmnist/ and chest_xray/")
+    return path
+
+
+@pytest.fixture(scope="session")
+def breast_npz(data_dir) -> Path:
+    return data_dir / "medmnist" / "breastmnist.npz"
+
+
+@pytest.fixture(scope="session")
+def small_breast_npz(breast_npz, tmp_path_factory) -> Path:
+    """A real slice of BreastMNIST: 160 train, 48 val, 64 test images."""
+    with np.load(breast_npz) as source:
+        arrays = {}
+        for split, n in (("train", 160), ("val", 48), ("test", 64)):
+            arrays[f"{split}_images"] = source[f"{split}_images"][:n]
+            arrays[f"{split}_labels"] = source[f"{split}_labels"][:n]
+    path = tmp_path_factory.mktemp("slice") / "breastmnist.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chest_folder(data_dir) -> Path:
+    path = data_dir / "chest_xray"
+    if not path.is_dir():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+def copy_xray_slice(chest_folder: Path, target: Path, per_class: int = 6, splits=("train",)) -> Path:
+    """Copy a few real chest X-ray JPEGs per class into ``target/<split>/<CLASS>/``."""
+    import shutil
+
+    for split in splits:
+        for cls in ("NORMAL", "PNEUMONIA"):
+            files = sorted((chest_folder / split / cls).glob("*.jpeg"))[:per_class]
+            out = target / split / cls if len(splits) > 1 else target / cls
+            out.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copy(f, out / f.name)
+    return target

@@ -1,0 +1,97 @@
+"""The headless path: `meddistill run` end to end on real data, runs/show, check-data, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from meddistill.cli import main
+from meddistill.runs import RunStore
+from tests.conftest import copy_xray_slice
+
+M_KEYS = {"arch", "params", "size_mb", "flops", "latency_ms_b1", "throughput_b64", "train_seconds", "test"}
+TEST_KEYS = {"acc", "balanced_acc", "auc", "f1", "ece", "sensitivity", "specificity", "confusion_matrix"}
+
+
+def _cli(*args: str, env_home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MEDDISTILL_HOME": str(env_home)}
+    return subprocess.run([sys.executable, "-m", "meddistill", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_run_end_to_end_on_real_slice(small_breast_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "2", "--student-epochs", "2", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "teacher" in printed and "student_kd" in printed and "speed-up" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) >= {"run_id", "dataset", "config", "models"}
+    assert set(report["models"]) == {"teacher", "student_scratch", "student_kd"}
+    for m in report["models"].values():
+        assert set(m) >= M_KEYS and set(m["test"]) >= TEST_KEYS
+        assert 0 <= m["test"]["acc"] <= 1 and m["params"] > 0 and m["latency_ms_b1"] > 0
+    assert report["models"]["student_kd"]["params"] < 0.05 * report["models"]["teacher"]["params"]
+    for name in ("config.json", "metrics.json", "teacher.safetensors", "student_scratch.safetensors", "student_kd.safetensors", "predictions.npz"):
+        assert (out / name).is_file(), name
+    assert len(json.loads((out / "metrics.json").read_text())["teacher"]) == 2
+    record = RunStore().list()[0]
+    assert record.status == "done" and record.path == out.resolve()
+
+    assert main(["runs"]) == 0
+    assert record.id in capsys.readouterr().out
+    assert main(["show", record.id[:15]]) == 0
+    assert "student_kd" in capsys.readouterr().out
+
+
+def test_run_on_jpeg_folder_without_val(chest_folder, tmp_path):
+    root = copy_xray_slice(chest_folder, tmp_path / "xr", per_class=8, splits=("train", "test"))
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(root), "--preset", "smoke", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["sizes"]["test"] == 16
+    assert report["dataset"]["train_image_size"] == 28  # smoke preset caps at 28 px
+
+
+def test_run_on_dicom_with_labels_csv(tmp_path):
+    from tests.test_loaders import _dicom_csv_folder
+
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(_dicom_csv_folder(tmp_path / "dcm")), "--preset", "smoke", "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["dataset"]["provenance"]["kind"] == "dicom-csv"
+
+
+def test_check_data(breast_npz, tmp_path, capsys):
+    assert main(["check-data", str(breast_npz)]) == 0
+    printed = capsys.readouterr().out
+    assert "malignant" in printed and "train" in printed and "546" in printed
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--data", "{tmp}/nothing.npz"], "nothing.npz does not exist"),
+        (["run", "--data", "{tmp}/data", "--student", "mobilenet"], "unknown model 'mobilenet'"),
+        (["run", "--data", "{tmp}/data", "--kd-alpha", "2"], "kd_alpha must be between 0 and 1, got 2.0"),
+        (["check-data", "{tmp}/bad.npz"], "bad.npz lacks the keys"),
+        (["show", "nope"], "no run matches 'nope'"),
+    ],
+)
+def test_bad_input_exit_2_without_traceback(tmp_path, args, message):
+    import numpy as np
+
+    np.savez(tmp_path / "bad.npz", x=np.zeros(3))
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (8, 8), i * 20).save(tmp_path / "data" / cls / f"{i}.png")
+    result = _cli(*[a.format(tmp=tmp_path) for a in args], env_home=tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

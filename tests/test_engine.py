@@ -1,0 +1,125 @@
+"""The training engine: cancel within one batch, best checkpoint, reproducibility, cached teacher logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from meddistill.data import load_dataset
+from meddistill.data.tensors import Batches
+from meddistill.distill import create_method
+from meddistill.engine import fit, teacher_logits
+from meddistill.errors import Cancelled, TrainingError
+from meddistill.models import create_model
+
+
+@pytest.fixture(scope="module")
+def batches(small_breast_npz):
+    data = load_dataset(small_breast_npz)
+    return {s: Batches(data.splits[s], 1, 28) for s in ("train", "val")}
+
+
+def _student(seed=0):
+    torch.manual_seed(seed)
+    return create_model("tiny_cnn", 2, 1, 28)
+
+
+def test_cancel_within_one_batch(batches):
+    seen = []
+
+    def callback(event):
+        seen.append(event)
+
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 3  # ask to stop after the third batch
+
+    with pytest.raises(Cancelled):
+        fit(_student(), batches["train"], batches["val"], role="s", epochs=5, lr=1e-3, batch_size=16, callback=callback, should_stop=should_stop)
+    assert [e.batch for e in seen if e.kind == "batch"] == [1, 2, 3]
+
+
+def test_progress_and_best_epoch_kept(batches):
+    events = []
+    result = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=3e-3, batch_size=32, callback=events.append, patience=10)
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2, 3, 4]
+    assert all(e.eta >= 0 and e.elapsed > 0 for e in events)
+    aucs = [h["val_auc"] for h in result.history]
+    assert result.best_epoch == int(np.argmax(aucs)) + 1
+    assert len([e for e in events if e.kind == "batch"]) == 4 * 5
+
+
+def test_early_stopping(batches):
+    result = fit(_student(), batches["train"], batches["val"], role="s", epochs=30, lr=0.5, batch_size=32, patience=2)
+    assert result.stopped_early and len(result.history) < 30
+
+
+def test_reproducible_on_cpu(batches):
+    a = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=1e-3, batch_size=32, seed=5, augment_images=True)
+    b = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=1e-3, batch_size=32, seed=5, augment_images=True)
+    for key in a.best_state:
+        assert torch.equal(a.best_state[key], b.best_state[key]), key
+
+
+def test_cached_teacher_logits_equal_live_teacher(batches):
+    torch.manual_seed(1)
+    teacher = create_model("resnet_narrow", 2, 1, 28).eval()
+    cached = teacher_logits(teacher, batches["train"], torch.device("cpu"))
+    with torch.no_grad():
+        live = teacher(batches["train"].images)
+    assert torch.allclose(cached, live, atol=1e-5)
+
+
+def test_distillation_with_cached_logits_matches_live(batches, monkeypatch):
+    """Caching is an optimisation only: the distilled weights are the same as with a live teacher."""
+    import meddistill.engine as engine
+
+    torch.manual_seed(1)
+    teacher = create_model("resnet_narrow", 2, 1, 28).eval()
+    method = create_method("kd", temperature=4.0, alpha=0.9)
+    cached = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    monkeypatch.setattr(engine, "teacher_logits", lambda *a, **k: None)
+    live = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    for key in cached.best_state:
+        assert torch.allclose(cached.best_state[key].float(), live.best_state[key].float(), atol=1e-5), key
+
+
+@pytest.mark.parametrize("name", ["attention", "fitnet"])
+def test_feature_methods_train(batches, name):
+    torch.manual_seed(1)
+    teacher = create_model("resnet18", 2, 1, 28).eval()
+    kwargs = {"student_channels": 96, "teacher_channels": 512} if name == "fitnet" else {}
+    method = create_method(name, **kwargs)
+    result = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_nan_loss_stops_with_reason(batches):
+    model = _student()
+    with torch.no_grad():
+        model.classifier[-1].weight.fill_(float("nan"))
+    with pytest.raises(TrainingError, match="The s loss became nan at epoch 1, batch 1; lower the learning rate"):
+        fit(model, batches["train"], batches["val"], role="s", epochs=1, lr=1e-3)
+
+
+def test_resume_from_last_epoch(batches, tmp_path):
+    """A run cut off after epoch 2 resumes at epoch 3 and ends like an uninterrupted one."""
+    full = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "a")
+    calls = {"n": 0}
+
+    def stop_in_epoch_three():
+        calls["n"] += 1
+        return calls["n"] > 2 * 5 + 1
+
+    with pytest.raises(Cancelled):
+        fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", should_stop=stop_in_epoch_three)
+    events = []
+    resumed = fit(_student(9), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", callback=events.append)
+    assert [e.epoch for e in events if e.kind == "epoch"] == [3, 4]
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    for key in full.best_state:
+        assert torch.allclose(full.best_state[key].float(), resumed.best_state[key].float(), atol=1e-5), key
