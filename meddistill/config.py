@@ -9,11 +9,11 @@ from pathlib import Path
 
 PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
-    "cpu": dict(teacher_epochs=4, student_epochs=30, batch_size=128, max_image_size=64, augment=False, patience=8),
+    "cpu": dict(teacher_epochs=4, student_epochs=30, min_steps=150, batch_size=128, max_image_size=64, augment=False, class_weighted=True, patience=8),
     # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
-    "thorough": dict(teacher_epochs=30, student_epochs=60, batch_size=128, max_image_size=224, augment=True, patience=15),
+    "thorough": dict(teacher_epochs=30, student_epochs=60, min_steps=1000, batch_size=128, max_image_size=224, augment=True, class_weighted=True, patience=15),
     # For tests and demos of the workflow itself: seconds, not minutes.
-    "smoke": dict(teacher_epochs=1, student_epochs=1, batch_size=64, max_image_size=28, augment=False, patience=1),
+    "smoke": dict(teacher_epochs=1, student_epochs=1, min_steps=0, batch_size=64, max_image_size=28, augment=False, patience=1),
 }
 
 
@@ -38,6 +38,7 @@ class RunConfig:
     preset: str = "cpu"  # name in PRESETS that filled the fields below
     teacher_epochs: int = 4  # epochs for the teacher
     student_epochs: int = 30  # epochs for each student (scratch and distilled)
+    min_steps: int = 150  # at least this many optimisation steps per model (small datasets get more epochs)
     lr: float = 2e-3  # AdamW learning rate (cosine schedule)
     weight_decay: float = 1e-4  # AdamW weight decay
     batch_size: int = 128  # images per optimisation step
@@ -98,6 +99,14 @@ class RunConfig:
             if not ok:
                 raise ValueError(message)
         return self
+
+    def epochs_for(self, role: str, train_images: int, world_size: int = 1) -> int:
+        """Epochs for ``role``: the configured number, raised so that a small dataset still gets ``min_steps`` steps."""
+        epochs = self.teacher_epochs if role == "teacher" else self.student_epochs
+        if epochs == 0 or not self.min_steps:
+            return epochs
+        steps_per_epoch = max(1, -(-train_images // (self.batch_size * world_size)))
+        return max(epochs, -(-self.min_steps // steps_per_epoch))
 
     def resolved_image_size(self, native: int) -> int:
         """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""

@@ -87,7 +87,7 @@ def _train_role(role, config, dataset, batches, device, run_dir, callback, shoul
     weights = class_weights_for(dataset.splits["train"].labels, dataset.num_classes) if config.class_weighted else None
     result = fit(
         model, batches["train"], batches["val"], role=role,
-        epochs=config.teacher_epochs if role == "teacher" else config.student_epochs,
+        epochs=config.epochs_for(role, len(dataset.splits["train"]), dist.world_size()),
         lr=config.lr, weight_decay=config.weight_decay, batch_size=config.batch_size, device=device,
         seed=config.seed, patience=config.patience, augment_images=config.augment, class_weights=weights,
         teacher=teacher if role == "student_kd" else None, method=method,

@@ -1,0 +1,89 @@
+"""What every page shares: the job manager, the sidebar, and errors shown in one sentence.
+
+This folder is not a page (Streamlit only lists the .py files directly in pages/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+
+import streamlit as st
+
+from meddistill.dashboard import describe_device, shared_manager
+from meddistill.errors import MedDistillError
+
+STATUS_ICONS = {"queued": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️"}
+
+
+@st.cache_resource
+def manager():
+    """The job manager, kept across reruns, pages and browser sessions."""
+    return shared_manager()
+
+
+def page(title: str, caption: str) -> None:
+    """Page config, title, caption and the shared sidebar."""
+    st.set_page_config(page_title=f"MedDistill · {title}", page_icon="🩺", layout="wide")
+    st.title(title)
+    st.caption(caption)
+    with st.sidebar:
+        st.markdown("**MedDistill**")
+        st.caption(describe_device())
+        jobs = manager()
+        active = jobs.active()
+        if active:
+            st.info(f"Training run {active}", icon="🔄")
+        queued = jobs.queued()
+        if queued:
+            st.caption(f"{len(queued)} run(s) waiting in the queue")
+
+
+@contextlib.contextmanager
+def guarded(action: str):
+    """Show a library error as one sentence instead of a traceback."""
+    try:
+        yield
+    except MedDistillError as error:
+        st.error(str(error), icon="🚫")
+    except ValueError as error:
+        st.error(f"{action}: {error}", icon="🚫")
+
+
+def when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def run_label(record) -> str:
+    """'✅ 20261130-142501-a3f9c2 · breastmnist · resnet18 → tiny_cnn'."""
+    from pathlib import Path
+
+    return f"{STATUS_ICONS.get(record.status, '')} {record.id} · {Path(record.dataset).stem} · {record.teacher} → {record.student}"
+
+
+def pick_run(key: str, statuses: tuple[str, ...] = ("done",)):
+    """A select box of runs with the given statuses; returns the record or None."""
+    runs = [r for r in manager().store.list() if r.status in statuses]
+    if not runs:
+        return None
+    preferred = st.session_state.get("run_id")
+    index = next((i for i, r in enumerate(runs) if r.id == preferred), 0)
+    record = st.selectbox("Run", runs, index=index, format_func=run_label, key=key)
+    st.session_state["run_id"] = record.id
+    return record
+
+
+def runs_frame(records) -> list[dict]:
+    """Rows for a table of runs (table cells are never rendered as Markdown or HTML)."""
+    from pathlib import Path
+
+    return [
+        {"status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "run": r.id, "dataset": Path(r.dataset).name, "teacher": r.teacher,
+         "student": r.student, "created": when(r.created), "note": r.message}
+        for r in records
+    ]
+
+
+def md(text: str) -> str:
+    """Escape Markdown in user-provided text (file and class names) before it goes into st.markdown."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in str(text))

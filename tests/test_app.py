@@ -1,0 +1,90 @@
+"""AppTest checks of every page: empty state, upload, a tiny run polled to completion, Compare numbers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["app.py", "pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py"]
+TIMEOUT = 60
+
+
+def open_page(path: str) -> AppTest:
+    """An AppTest of the whole app switched to ``path`` (so page links resolve as in the real app)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    return at if path == "app.py" else at.switch_page(path)
+
+
+@pytest.fixture(autouse=True)
+def fresh_manager():
+    """Each test gets a job manager over its own MEDDISTILL_HOME."""
+    import streamlit as st
+
+    import meddistill.dashboard as dashboard
+
+    st.cache_resource.clear()
+    yield
+    if dashboard._manager is not None:
+        dashboard._manager.close()
+    dashboard._manager = None
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_with_no_data(path):
+    at = open_page(path).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value
+
+
+def test_upload_valid_npz(breast_npz):
+    at = open_page("pages/1_Data.py").run()
+    at.file_uploader(key="upload").upload("breastmnist.npz", breast_npz.read_bytes()).run()
+    assert not at.exception
+    assert not at.error
+    assert "Ready: breastmnist" in at.success[0].value
+    assert [m.value for m in at.metric][:3] == ["546", "78", "156"]
+
+
+def test_upload_bad_zip(tmp_path):
+    at = open_page("pages/1_Data.py").run()
+    at.file_uploader(key="upload").upload("scans.zip", b"PK\x03\x04 this is not really a zip", "application/zip").run()
+    assert not at.exception
+    assert "scans.zip\" is not a readable zip archive" in at.error[0].value
+
+
+def test_tiny_run_to_completion_then_compare(small_breast_npz):
+    at = open_page("pages/2_Train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    at.radio[0].set_value("smoke").run()
+    at.button[0].click().run()
+    assert not at.exception
+    import meddistill.dashboard as dashboard
+
+    jobs = dashboard.shared_manager()
+    run_id = at.session_state["run_id"]
+    deadline = time.time() + 600
+    seen_running = False
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception
+        status = jobs.store.get(run_id).status
+        seen_running |= status == "running"
+        if status == "done":
+            break
+        time.sleep(1)
+    assert jobs.store.get(run_id).status == "done"
+    at.run()
+    assert any("Done" in s.value for s in at.success)
+
+    compare = open_page("pages/3_Compare.py").run()
+    assert not compare.exception
+    report = jobs.store.get(run_id).report()
+    teacher_acc = f"{report['models']['teacher']['test']['acc']:.1%}"
+    student_acc = f"{report['models']['student_kd']['test']['acc']:.1%}"
+    values = [m.value for m in compare.metric]
+    assert teacher_acc == values[0] and student_acc == values[1]

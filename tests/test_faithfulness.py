@@ -1,0 +1,166 @@
+"""Map agreement and the deletion test: golden values, and Grad-CAM finding a planted signal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from meddistill.data.tensors import to_tensor
+from meddistill.explain import predict_proba, saliency
+from meddistill.faithfulness import curve_area, deletion_curve, mean_saliency_agreement, pearson, random_map, top_iou, top_mask
+from meddistill.models import create_model
+
+PATCH = 6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads spin against other jobs (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_pearson_golden_values():
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert pearson(a, a) == pytest.approx(1.0)
+    assert pearson(a, 2 * a + 5) == pytest.approx(1.0)
+    assert pearson(a, -a) == pytest.approx(-1.0)
+    # centred (-1, 0, 1) and (-1, 1, 0): covariance 1, norms sqrt(2) each -> 0.5
+    assert pearson(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0])) == pytest.approx(0.5)
+    assert pearson(a, np.full((2, 2), 7.0)) == 0.0
+    assert pearson(np.zeros((2, 2)), np.zeros((2, 2))) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        pearson(a, np.ones((3, 3)))
+
+
+def test_top_iou_golden_values():
+    a = np.linspace(1.0, 0.0, 10).reshape(2, 5)  # top 20% = pixels 0 and 1
+    assert top_iou(a, a) == 1.0
+    assert top_iou(a, a[:, ::-1][::-1]) == 0.0  # top set is pixels 8 and 9
+    b = np.zeros(10)
+    b[[1, 2]] = 1.0  # top set {1, 2}: intersection {1}, union {0, 1, 2}
+    assert top_iou(a, b.reshape(2, 5)) == pytest.approx(1 / 3)
+    assert top_mask(a, 0.2).sum() == 2 and top_mask(a, 0.01).sum() == 1
+    assert top_iou(a, b.reshape(2, 5), fraction=0.5) == 1.0  # {0..4} vs {1, 2} + ties by position {0, 3, 4}
+
+
+def test_random_map_and_curve_area():
+    r = random_map((28, 28), seed=3)
+    assert r.shape == (28, 28) and r.dtype == np.float32 and 0 <= r.min() and r.max() < 1
+    np.testing.assert_array_equal(r, random_map((28, 28), seed=3))
+    assert not np.array_equal(r, random_map((28, 28), seed=4))
+    assert curve_area(np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.5, 0.0])) == pytest.approx(0.5)
+    assert curve_area(np.array([0.0, 0.25, 1.0]), np.array([1.0, 1.0, 0.0])) == pytest.approx(0.25 + 0.375)
+
+
+class _SumNet(nn.Module):
+    """logits = (0, sum of pixels): P(class 1) = sigmoid(sum)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = x.flatten(1).sum(1)
+        return torch.stack([torch.zeros_like(total), total], 1)
+
+    def parameters(self, recurse: bool = True):
+        yield torch.zeros(1)
+
+
+def test_deletion_curve_golden():
+    image = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]]) - 1.0  # (1, 2, 2), minimum 0 = baseline
+    sal = np.array([[0.1, 0.9], [0.5, 0.2]])  # removal order: pixel values 2, 1, 0, 3
+    fractions, probs = deletion_curve(_SumNet(), image, sal, target=1, steps=4)
+    sums = np.array([6.0, 4.0, 3.0, 3.0, 0.0])
+    np.testing.assert_allclose(fractions, [0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-sums)), rtol=1e-12)
+    _, two = deletion_curve(_SumNet(), image, sal, target=1, steps=2, baseline=-1.0)
+    np.testing.assert_allclose(two, 1 / (1 + np.exp(-np.array([6.0, 3.0 + 0.0 - 2.0, -4.0]))), rtol=1e-12)
+    with pytest.raises(ValueError, match="saliency_map must be"):
+        deletion_curve(_SumNet(), image, np.zeros((3, 3)))
+
+
+def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grey 28x28 noise (0-100) with a 6x6 patch at a random place: bright (200-255) for class 1,
+    dim (110-150) for class 0, so a patch is always there and only its brightness decides the class."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 101, (n, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 2, n)
+    corners = rng.integers(0, 28 - PATCH + 1, (n, 2))
+    for i, (r, c) in enumerate(corners):
+        low, high = (200, 256) if labels[i] else (110, 151)
+        images[i, r : r + PATCH, c : c + PATCH] = rng.integers(low, high, (PATCH, PATCH))
+    return images, labels, corners
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """tiny_cnn trained (seed 0) on 1000 planted-signal images to > 95% test accuracy, and 300 test images."""
+    train_images, train_labels, _ = _planted(1000, seed=0)
+    test_images, test_labels, corners = _planted(300, seed=1)
+    x, y, test_x = to_tensor(train_images, 1, 28), torch.from_numpy(train_labels), to_tensor(test_images, 1, 28)
+    torch.manual_seed(0)
+    model = create_model("tiny_cnn", 2, 1, 28)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        model.train()
+        for index in torch.randperm(len(x), generator=order).split(64):
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = float((model(test_x).argmax(1).numpy() == test_labels).mean())
+        if accuracy > 0.97:
+            break
+    assert accuracy > 0.95, accuracy
+    return model, test_x, test_labels, corners
+
+
+def test_gradcam_finds_the_planted_patch_and_deletion_beats_random(planted):
+    model, test_x, labels, corners = planted
+    recall, near, control, area_cam, area_random = [], [], [], [], []
+    for i in np.flatnonzero(labels == 1)[:50]:
+        r, c = corners[i]
+        patch = np.zeros((28, 28), bool)
+        patch[r : r + PATCH, c : c + PATCH] = True
+        ring = np.zeros((28, 28), bool)
+        ring[max(0, r - 3) : r + PATCH + 3, max(0, c - 3) : c + PATCH + 3] = True
+        cam, noise = saliency(model, test_x[i], target=1), random_map((28, 28), seed=int(i))
+        top = top_mask(cam, 0.2)  # 157 pixels; the patch has 36, so at most 23% of them can lie inside it
+        recall.append((top & patch).sum() / patch.sum())
+        near.append((top & ring).sum() / top.sum())
+        control.append((top_mask(noise, 0.2) & patch).sum() / patch.sum())
+        area_cam.append(curve_area(*deletion_curve(model, test_x[i], cam, target=1)))
+        area_random.append(curve_area(*deletion_curve(model, test_x[i], noise, target=1)))
+    assert np.mean(recall) >= 0.6, np.mean(recall)  # the patch lies in the map's top 20%
+    assert np.mean(near) >= 0.6, np.mean(near)  # and the top 20% lies on the patch or within 3 px of it
+    assert np.mean(control) < 0.35  # a random map does not pass the same bar
+    assert np.mean(area_cam) < np.mean(area_random), (np.mean(area_cam), np.mean(area_random))
+
+
+def test_deletion_curve_starts_at_the_prediction_and_is_batched(planted):
+    model, test_x, _, _ = planted
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    try:
+        fractions, probs = deletion_curve(model, test_x[0], saliency(model, test_x[0]), steps=10)
+    finally:
+        handle.remove()
+    assert calls[-1] == 11 and fractions.shape == probs.shape == (11,)
+    assert probs[0] == pytest.approx(predict_proba(model, test_x[0]).max(), abs=1e-5)
+    assert not model.training
+
+
+def test_mean_saliency_agreement(planted):
+    model, test_x, _, _ = planted
+    same = mean_saliency_agreement(model, model, test_x[:4])
+    assert same == {"pearson": pytest.approx(1.0), "iou": pytest.approx(1.0)}
+    torch.manual_seed(5)
+    other = create_model("resnet_narrow", 2, 1, 28).eval()
+    mixed = mean_saliency_agreement(model, other, test_x[:4], method="integrated_gradients")
+    assert -1 <= mixed["pearson"] < 0.99 and 0 <= mixed["iou"] < 1
