@@ -16,15 +16,17 @@ steps = st.columns(3)
 with steps[0]:
     st.subheader("1 · Data")
     st.write("Upload a MedMNIST .npz, a .zip of class folders (PNG, JPEG, DICOM), or pick a MedMNIST set.")
-    st.page_link("pages/1_Data.py", label="Open Data", icon="📂")
+    st.page_link("pages/1_Data.py", label="Open Data", icon=":material/folder_open:")
 with steps[1]:
     st.subheader("2 · Train")
     st.write("Train the teacher, a student from scratch and a distilled student, and watch the curves live.")
-    st.page_link("pages/2_Train.py", label="Open Train", icon="🏋️")
+    st.page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
 with steps[2]:
     st.subheader("3 · Compare and explain")
     st.write("Accuracy, calibration and speed side by side; Grad-CAM maps of both models on each scan.")
-    st.page_link("pages/3_Compare.py", label="Open Compare", icon="📊")
+    st.page_link("pages/3_Compare.py", label="Open Compare", icon=":material/leaderboard:")
+    st.page_link("pages/4_Explain.py", label="Open Explain", icon=":material/search:")
+    st.page_link("pages/5_Review.py", label="Open Review", icon=":material/rate_review:")
 
 st.divider()
 st.subheader("New here? One click")

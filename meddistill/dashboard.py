@@ -37,7 +37,7 @@ def dataset_choices() -> dict[str, str]:
     """Datasets that can be picked again: label -> source path (stored uploads and cached MedMNIST)."""
     choices = {}
     for path in stored_datasets():
-        label = path.name if path.suffix == ".npz" else f"{path.name}/"
+        label = f"{path.parent.name}/{path.name}" if path.suffix == ".npz" else f"{path.name}/"
         choices[label] = str(path if path.suffix == ".npz" else _data_root(path))
     cache = home() / "medmnist"
     if cache.is_dir():

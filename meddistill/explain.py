@@ -118,7 +118,7 @@ def untouched(model: nn.Module) -> Iterator[nn.Module]:
             model.eval()
             for m, _ in inplace:
                 m.inplace = False  # captum's hooks and inplace ReLU/Hardswish do not mix
-            with torch.enable_grad():
+            with torch.inference_mode(False), torch.enable_grad():
                 yield model
         finally:
             for m, name, keys in hooks:
@@ -145,8 +145,8 @@ def _batch_of_one(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
 
 def predict_proba(model: nn.Module, image: torch.Tensor) -> np.ndarray:
     """Softmax probabilities (K,) float64 of one image (C, S, S) or (1, C, S, S)."""
-    x = _batch_of_one(model, image)
     with untouched(model), torch.no_grad():
+        x = _batch_of_one(model, image)
         return torch.softmax(model(x).double(), dim=1)[0].cpu().numpy()
 
 
@@ -178,8 +178,8 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int | None = None, m
         ValueError: unknown method (listing the valid ones), bad image shape or target.
     """
     factory = EXPLAINERS.entry(method).factory
-    x = _batch_of_one(model, image)
     with untouched(model):
+        x = _batch_of_one(model, image)  # cloned here, so also a normal tensor under inference_mode
         with torch.no_grad():
             logits = model(x)
         classes = logits.shape[1]

@@ -82,3 +82,18 @@ def reliability_figure(report: dict) -> go.Figure:
         )
     figure.update_layout(title="Reliability (marker size: images in the bin)", xaxis_title="confidence", yaxis_title="accuracy")
     return _layout(figure, 420)
+
+
+def deletion_figure(curves: dict) -> go.Figure:
+    """Deletion curves: probability of the explained class as the most salient pixels are removed.
+
+    Args:
+        curves: ``{(role, "map" | "random"): {"fractions", "probs", "area"}}`` from ``cases.explain_case``.
+    """
+    figure = go.Figure()
+    colours = {"teacher": COLOURS["teacher"], "student": COLOURS["student_kd"]}
+    for (role, kind), curve in curves.items():
+        label = f"{role} · {'its map' if kind == 'map' else 'random map'} (area {curve['area']:.2f})"
+        figure.add_scatter(x=curve["fractions"], y=curve["probs"], mode="lines", name=label, line=dict(color=colours[role], dash="solid" if kind == "map" else "dot"))
+    figure.update_layout(title="Deletion: a faithful map makes the probability fall fast (smaller area)", xaxis_title="fraction of pixels removed", yaxis_title="probability", xaxis_tickformat=".0%")
+    return _layout(figure, 360)

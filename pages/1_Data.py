@@ -44,7 +44,7 @@ if not source:
 with guarded("This dataset cannot be used"):
     dataset = load_for_preview(source)
     summary = dataset.summary()
-    st.success(f"Ready: {summary['name']} — {len(summary['classes'])} classes, {sum(summary['sizes'].values()):,} images.", icon="✅")
+    st.success(f"Ready: {summary['name']} — {len(summary['classes'])} classes, {sum(summary['sizes'].values()):,} images.", icon=":material/check_circle:")
     cols = st.columns(4)
     cols[0].metric("Train", f"{summary['sizes']['train']:,}")
     cols[1].metric("Validation", f"{summary['sizes']['val']:,}")
@@ -57,4 +57,4 @@ with guarded("This dataset cannot be used"):
         st.markdown(f"**{md(name)}**")
         if samples:
             st.image([image for _, image in samples], caption=[n for n, _ in samples], width=96)
-    st.page_link("pages/2_Train.py", label="Train on this dataset", icon="🏋️")
+    st.page_link("pages/2_Train.py", label="Train on this dataset", icon=":material/model_training:")

@@ -22,7 +22,7 @@ if current and current not in choices.values():
 with st.expander("New run", expanded=not jobs.active()):
     if not choices:
         st.info("No dataset yet: pick or upload one on the Data page first.")
-        st.page_link("pages/1_Data.py", label="Open Data", icon="📂")
+        st.page_link("pages/1_Data.py", label="Open Data", icon=":material/folder_open:")
     else:
         labels = list(choices)
         default = next((i for i, label in enumerate(labels) if choices[label] == current), 0)
@@ -33,7 +33,7 @@ with st.expander("New run", expanded=not jobs.active()):
         teachers, students = available_models("teacher"), available_models("student")
         teacher = left.selectbox("Teacher", teachers, index=teachers.index("resnet18"))
         student = left.selectbox("Student", students, index=students.index("tiny_cnn"))
-        method = left.selectbox("Distillation method", available_methods(), help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint")
+        method = left.selectbox("Distillation method", available_methods(), index=available_methods().index("kd"), help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint")
         temperature = middle.slider("Temperature T", 1.0, 10.0, 4.0, 0.5, help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.")
         alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, 0.9, 0.05)
         teacher_epochs = middle.number_input("Teacher epochs", 1, 500, p["teacher_epochs"], key=f"te_{preset}")
@@ -83,7 +83,7 @@ def live_panel() -> None:
                 jobs.resume(view.run_id)
     elif view.status == "done":
         st.success("Done. Compare the three models, or see where they look.")
-        st.page_link("pages/3_Compare.py", label="Open Compare", icon="📊")
+        st.page_link("pages/3_Compare.py", label="Open Compare", icon=":material/leaderboard:")
     if view.points:
         st.plotly_chart(training_curves_figure(view.batch_loss, view.epochs), width="stretch", key=f"curves_{view.run_id}")
     st.caption(f"{view.points} points plotted")

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["app.py", "pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py"]
+PAGES = ["app.py", "pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py", "pages/4_Explain.py", "pages/5_Review.py"]
 TIMEOUT = 60
 
 
@@ -88,3 +88,53 @@ def test_tiny_run_to_completion_then_compare(small_breast_npz):
     student_acc = f"{report['models']['student_kd']['test']['acc']:.1%}"
     values = [m.value for m in compare.metric]
     assert teacher_acc == values[0] and student_acc == values[1]
+
+
+@pytest.fixture()
+def finished_run(small_breast_npz, tmp_path):
+    """A real (tiny) finished run in this test's MEDDISTILL_HOME."""
+    from meddistill.cli import main
+    from meddistill.runs import RunStore
+
+    assert main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow"]) == 0
+    return RunStore().list()[0]
+
+
+def test_compare_reads_finished_run(finished_run):
+    at = open_page("pages/3_Compare.py").run()
+    assert not at.exception
+    report = finished_run.report()
+    assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
+    assert at.metric[1].value == f"{report['models']['student_kd']['test']['acc']:.1%}"
+    assert len(at.dataframe) == 2
+
+
+def test_explain_test_split_and_upload(finished_run, tmp_path):
+    at = open_page("pages/4_Explain.py").run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric] == ["Map agreement (Pearson)", "Top-20% overlap (IoU)"]
+    at.radio[1].set_value("disagree").run()
+    assert not at.exception
+    at.radio[0].set_value("Upload a scan").run()
+    from pydicom.data import get_testdata_file
+
+    at.file_uploader(key="scan").upload("CT_small.dcm", open(get_testdata_file("CT_small.dcm"), "rb").read()).run()
+    assert not at.exception, at.exception
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "Modality" in shown and "CompressedSamples^CT1" not in shown  # the patient's name never reaches the page
+    assert len(at.metric) == 2
+
+
+def test_review_records_and_exports(finished_run):
+    at = open_page("pages/5_Review.py").run()
+    assert not at.exception, at.exception
+    at.text_area[0].input("Patch of consolidation, student right")
+    at.radio[1].set_value("agree")
+    at.button[0].click().run()
+    assert not at.exception
+    from meddistill.reviews import ReviewStore
+
+    latest = ReviewStore().latest(finished_run.id)
+    assert list(latest.values())[0]["verdict"] == "agree"
+    at.run()
+    assert any("1 reviewed" in c.value for c in at.caption)

@@ -66,6 +66,13 @@ def test_gradcam_target_none_is_predicted_class():
     np.testing.assert_allclose(saliency(net, x, layer="1"), _expected_cam(predicted), atol=1e-6)
 
 
+def test_works_under_inference_mode():
+    net = _golden_net()
+    with torch.inference_mode():  # a caller that only serves predictions
+        x = torch.tensor(X_GOLDEN, dtype=torch.float32)[None]
+        np.testing.assert_allclose(saliency(net, x, target=0, layer="1"), _expected_cam(0), atol=1e-6)
+
+
 def test_normalise_flat_and_nan():
     assert not normalise(np.zeros((5, 5))).any()
     assert not normalise(np.full((5, 5), 3.0)).any()

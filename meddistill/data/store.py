@@ -68,9 +68,11 @@ def store_upload(data: bytes, filename: str) -> Path:
         staged.write_bytes(data)
         digest = content_hash(staged)
         if suffix == ".npz":
-            final = datasets_dir() / f"{_safe_stem(filename)}-{digest}.npz"
+            folder = datasets_dir() / f"{_safe_stem(filename)}-{digest}"
+            final = folder / staged.name  # keeps the file name, so MedMNIST class names are recognised
             if not final.exists():
                 load_dataset(staged, verify="all")
+                folder.mkdir(exist_ok=True)
                 shutil.move(staged, final)
             return final
         source = extract_zip(staged)
@@ -83,6 +85,11 @@ def store_upload(data: bytes, filename: str) -> Path:
 
 
 def stored_datasets() -> list[Path]:
-    """Stored datasets, newest first: ``.npz`` files and extracted folders."""
-    entries = [p for p in datasets_dir().iterdir() if not p.name.startswith(".")]
+    """Stored datasets, newest first: the ``.npz`` file of an uploaded npz, else the extracted folder."""
+    entries = []
+    for entry in datasets_dir().iterdir():
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        npz = list(entry.glob("*.npz"))
+        entries.append(npz[0] if len(npz) == 1 and len(list(entry.iterdir())) == 1 else entry)
     return sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)

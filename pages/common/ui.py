@@ -13,7 +13,7 @@ import streamlit as st
 from meddistill.dashboard import describe_device, shared_manager
 from meddistill.errors import MedDistillError
 
-STATUS_ICONS = {"queued": "⏳", "running": "🔄", "done": "✅", "failed": "❌", "cancelled": "⏹️", "interrupted": "⚠️"}
+STATUS_ICONS = {"queued": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
 
 @st.cache_resource
@@ -33,7 +33,7 @@ def page(title: str, caption: str) -> None:
         jobs = manager()
         active = jobs.active()
         if active:
-            st.info(f"Training run {active}", icon="🔄")
+            st.info(f"Training run {active}", icon=":material/sync:")
         queued = jobs.queued()
         if queued:
             st.caption(f"{len(queued)} run(s) waiting in the queue")
@@ -45,9 +45,9 @@ def guarded(action: str):
     try:
         yield
     except MedDistillError as error:
-        st.error(str(error), icon="🚫")
+        st.error(str(error), icon=":material/error:")
     except ValueError as error:
-        st.error(f"{action}: {error}", icon="🚫")
+        st.error(f"{action}: {error}", icon=":material/error:")
 
 
 def when(timestamp: float) -> str:

@@ -1,0 +1,86 @@
+"""Explain: where do the teacher and the student look on this scan?"""
+
+import streamlit as st
+
+from meddistill.cases import FILTERS, case_table, explain_case, filter_cases, run_dataset, scan_from_upload
+from meddistill.data.dicom import WINDOW_PRESETS
+from meddistill.explain import available_explainers, overlay
+from meddistill.figures import deletion_figure
+from meddistill.pipeline import load_trained
+from pages.common.ui import guarded, md, page, pick_run
+
+page("Explain", "Grad-CAM and other saliency maps of the teacher and the distilled student, side by side, with how much they agree.")
+
+
+@st.cache_resource(max_entries=4)
+def models_for(run_path: str):
+    teacher, _, summary = load_trained(run_path, "teacher")
+    student, _, _ = load_trained(run_path, "student_kd")
+    return teacher, student, summary
+
+
+@st.cache_resource(max_entries=2)
+def dataset_for(run_path: str):
+    return run_dataset(run_path)
+
+
+record = pick_run("explain_run")
+if record is None:
+    st.info("No finished run yet. Train one on the Train page first.")
+    st.stop()
+
+with guarded("Could not open this run"):
+    teacher, student, summary = models_for(str(record.path))
+    classes = summary["classes"]
+    source = st.radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
+    image, title, truth = None, "", None
+    if source == "From the test split":
+        dataset = dataset_for(str(record.path))
+        test = dataset.splits["test"]
+        rows = case_table(record.path, classes, [test.name(i) for i in range(len(test))])
+        which = st.radio("Show", FILTERS, horizontal=True, format_func={"all": "all", "correct": "student correct", "wrong": "student wrong", "disagree": "teacher and student disagree"}.get)
+        rows = filter_cases(rows, which)
+        if not rows:
+            st.info("No test scan matches this filter.")
+            st.stop()
+        row = st.selectbox("Case", rows, format_func=lambda r: f"{r['name']} · true {r['truth']} · teacher {r['teacher']} ({r['teacher confidence']:.0%}) · student {r['student']} ({r['student confidence']:.0%})")
+        image, title, truth = test.image(row["case"]), row["name"], row["truth"]
+    else:
+        uploaded = st.file_uploader("A PNG, JPEG or DICOM scan (DICOM is de-identified before anything is stored)", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm"], key="scan")
+        if uploaded is None:
+            st.info("Upload a scan to explain.")
+            st.stop()
+        scan = scan_from_upload(uploaded.getvalue(), uploaded.name)
+        image, title = scan.image, scan.name
+        if scan.dicom is not None:
+            dicom = scan.dicom
+            presets = {"File's own window": (dicom.default_center, dicom.default_width), **WINDOW_PRESETS}
+            left, right = st.columns([1, 2])
+            preset = left.selectbox("Window preset", [k for k, v in presets.items() if v[0] is not None] + ["Manual"])
+            low, high = float(dicom.pixels.min()), float(dicom.pixels.max())
+            center0, width0 = presets.get(preset, (None, None))
+            center0 = center0 if center0 is not None else (low + high) / 2
+            width0 = width0 if width0 is not None else max(high - low, 1.0)
+            center = right.slider("Window level (center)", low, high, float(min(max(center0, low), high)), key=f"c_{preset}")
+            width = right.slider("Window width", 1.0, max(high - low, 2.0), float(min(max(width0, 1.0), max(high - low, 2.0))), key=f"w_{preset}")
+            image = dicom.render(center, width)
+            with st.expander("DICOM attributes (identifying ones removed)"):
+                st.dataframe([{"attribute": k, "value": v} for k, v in dicom.metadata.items()], hide_index=True)
+
+    method = st.selectbox("Method", available_explainers(), format_func={"gradcam": "Grad-CAM", "occlusion": "Occlusion", "integrated_gradients": "Integrated Gradients"}.get)
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
+    with st.spinner("Computing the maps..."):
+        result = explain_case(teacher, student, image, summary["channels"], summary["train_image_size"], method)
+
+    st.markdown(f"**{md(title)}**" + (f" · true class: **{md(truth)}**" if truth else "") + f" · maps explain the class **{md(classes[result['target']])}**")
+    cols = st.columns(3)
+    cols[0].image(image, caption="Scan", width="stretch", clamp=True)
+    for column, role, label in ((cols[1], "teacher", "Teacher"), (cols[2], "student", "Student (distilled)")):
+        explanation = result[role]
+        column.image(overlay(image, explanation.saliency, opacity), caption=f"{label}: {classes[explanation.predicted]} ({max(explanation.probabilities):.1%})", width="stretch")
+        column.caption(" · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, explanation.probabilities)))
+    agreement = result["agreement"]
+    a, b = st.columns(2)
+    a.metric("Map agreement (Pearson)", f"{agreement['pearson']:.2f}", help="Correlation of the two maps, pixel by pixel: 1 = identical.")
+    b.metric("Top-20% overlap (IoU)", f"{agreement['iou']:.2f}", help="Overlap of the 20% most salient pixels of each map.")
+    st.plotly_chart(deletion_figure(result["deletion"]), width="stretch")

@@ -1,0 +1,135 @@
+"""The whole flow in a real browser: Debian's Chromium, driven by Playwright, against `streamlit run app.py`.
+
+Upload BreastMNIST on Data, start a short run on Train and watch the loss curve
+gain points, then read the teacher's and the student's accuracy on Compare.
+Screenshots of each page go to MEDDISTILL_ARTIFACTS (default artifacts/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    path = Path(os.environ.get("MEDDISTILL_ARTIFACTS", ROOT / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free localhost port with its own MEDDISTILL_HOME."""
+    home = tmp_path_factory.mktemp("browser-home")
+    port = _free_port()
+    env = {**os.environ, "MEDDISTILL_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start: " + process.stdout.read().decode(errors="replace")[-2000:])
+    yield url, home
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _points(page) -> int:
+    text = page.get_by_text(re.compile(r"\d+ points plotted")).first.inner_text(timeout=30_000)
+    return int(text.split()[0])
+
+
+def test_upload_train_compare(server, browser, artifacts, breast_npz):
+    url, home = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+
+    page.goto(url)
+    page.get_by_text("Recent runs").wait_for()
+    page.screenshot(path=str(artifacts / "home.png"), full_page=True)
+
+    page.goto(f"{url}/Data")
+    page.locator("input[type=file]").set_input_files(str(breast_npz))
+    page.get_by_text("Ready: breastmnist").wait_for(timeout=120_000)
+    page.get_by_text("Samples per class").wait_for()
+    time.sleep(2)
+    page.screenshot(path=str(artifacts / "data.png"), full_page=True)
+
+    page.get_by_role("link", name="Train on this dataset").click()
+    page.get_by_text("Smoke test (seconds)").click()
+    for label in ("Teacher epochs", "Student epochs"):
+        field = page.get_by_label(label)
+        field.fill("3")
+        field.press("Enter")
+    time.sleep(1)
+    page.get_by_role("button", name="Start training").click()
+
+    seen = []
+    deadline = time.time() + 300
+    while time.time() < deadline and len(set(seen)) < 3:
+        try:
+            seen.append(_points(page))
+        except Exception:  # noqa: BLE001 - the panel re-renders every second
+            pass
+        time.sleep(1)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), f"the loss curve did not gain points: {seen}"
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.get_by_text("New run").click()  # fold the settings so the live panel is in view
+    time.sleep(1.5)
+    page.screenshot(path=str(artifacts / "train.png"))
+
+    page.get_by_text("Done. Compare the three models").wait_for(timeout=600_000)
+    run_dir = next((home / "runs").iterdir())
+    report = json.loads((run_dir / "report.json").read_text())
+
+    page.get_by_role("link", name="Open Compare").click()
+    page.get_by_text("Teacher ACC").wait_for()
+    page.locator(".js-plotly-plot").nth(3).wait_for()
+    time.sleep(2)
+    metrics = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    assert metrics[0] == f"{report['models']['teacher']['test']['acc']:.1%}"
+    assert metrics[1] == f"{report['models']['student_kd']['test']['acc']:.1%}"
+    page.screenshot(path=str(artifacts / "compare.png"), full_page=True)
+    page.close()
