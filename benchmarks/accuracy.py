@@ -29,6 +29,10 @@ from meddistill.paths import shared_data  # noqa: E402
 THRESHOLDS = {"pneumoniamnist": {"acc": 0.854, "auc": 0.944}, "breastmnist": {"acc": 0.83, "auc": 0.88}}
 
 
+def sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -58,7 +62,6 @@ def main() -> None:
         for role in ("teacher", "student_scratch", "student_kd"):
             accs = [r["models"][role]["test"]["acc"] for r in reports]
             aucs = [r["models"][role]["test"]["auc"] for r in reports]
-            sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
             seeds = "; ".join(f"{a:.3f} / {u:.3f}" for a, u in zip(accs, aucs))
             print(f"| {name} | {role} | {reports[0]['models'][role]['params']:,} | {statistics.mean(accs):.3f} ± {sd(accs):.3f} | {statistics.mean(aucs):.3f} ± {sd(aucs):.3f} | {seeds} |")
     print("\n| dataset | seed | wall time (s) | teacher train (s) | student_kd train (s) |")

@@ -31,8 +31,19 @@ import common
 BATCH = 128
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    ``VmHWM`` from /proc, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over
+    ``execve`` from the forked parent, so a child would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(folder: str, size: int) -> None:
@@ -43,14 +54,14 @@ def child(folder: str, size: int) -> None:
     from meddistill.data.tensors import Batches
 
     torch.set_num_threads(common.THREADS)
-    after_import = _rss_mb()
+    after_import = _peak_rss_mb()
     start = time.perf_counter()
     dataset = load_dataset(folder)
     images = 0
     for split in dataset.splits.values():
         for batch, _, _ in Batches(split, dataset.channels, size).iterate(BATCH):
             images += len(batch)
-    print(json.dumps({"images": images, "seconds": time.perf_counter() - start, "after_import_mb": after_import, "peak_mb": _rss_mb()}))
+    print(json.dumps({"images": images, "seconds": time.perf_counter() - start, "after_import_mb": after_import, "peak_mb": _peak_rss_mb()}))
 
 
 def make_folder(sources: dict[str, list[Path]], total: int, target: Path) -> Path:
@@ -82,7 +93,10 @@ def dicom_folder(target: Path) -> tuple[Path, int, int, int]:
     from meddistill.data.folder import decode_file
 
     kept, skipped, size = 0, 0, 0
-    for name in sorted(get_testdata_files("*.dcm")):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no network here: pydicom warns that it could not fetch more files
+        names = sorted(get_testdata_files("*.dcm"))
+    for name in names:
         path = Path(name)
         try:
             with warnings.catch_warnings():

@@ -13,7 +13,7 @@ PRESETS: dict[str, dict] = {
     # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
     "thorough": dict(teacher_epochs=30, student_epochs=60, min_steps=1000, batch_size=128, max_image_size=224, augment=True, class_weighted=True, patience=15),
     # For tests and demos of the workflow itself: seconds, not minutes.
-    "smoke": dict(teacher_epochs=1, student_epochs=1, min_steps=0, batch_size=64, max_image_size=28, augment=False, patience=1),
+    "smoke": dict(teacher_epochs=1, student_epochs=1, min_steps=0, batch_size=64, max_image_size=28, augment=False, patience=2, latency_runs=20),
 }
 
 
@@ -51,6 +51,7 @@ class RunConfig:
     device: str = "auto"  # auto, cpu or cuda
     num_workers: int = 0  # data-loader worker processes for folder sources
     teacher_weights: str | None = None  # local .safetensors to start the teacher from (skips its training if teacher_epochs is 0)
+    latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)
     extra: dict = field(default_factory=dict)  # free-form notes kept with the run
 

@@ -243,6 +243,9 @@ def fit(
                     elapsed = time.perf_counter() - started
                     eta = elapsed / max(done_steps, 1) * (total_steps - done_steps)
                     callback(Progress(role, "batch", epoch, epochs, batch, per_epoch, loss.item(), elapsed, eta))
+            if world > 1:  # batch-norm statistics: every rank evaluates (and rank 0 saves) rank 0's
+                for buffer in model.buffers():
+                    torch.distributed.broadcast(buffer, src=0)
             val_loss, val_acc, val_auc = _validate(model, val, device)
             score = val_auc if not math.isnan(val_auc) else val_acc
             if score > best_score:

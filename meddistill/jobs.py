@@ -9,6 +9,7 @@ the others wait in a visible queue. ``run_recorded`` is the run life cycle
 from __future__ import annotations
 
 import collections
+import errno
 import threading
 import time
 import traceback
@@ -17,7 +18,7 @@ from typing import Callable
 
 from meddistill.config import RunConfig
 from meddistill.engine import Progress
-from meddistill.errors import Cancelled, MedDistillError
+from meddistill.errors import Cancelled, MedDistillError, TrainingError
 from meddistill.pipeline import execute
 from meddistill.runs import RunStore
 
@@ -46,6 +47,13 @@ def run_recorded(store: RunStore, run_id: str, *, callback: Callable[[Progress],
     except ValueError as error:
         store.set_status(run_id, "failed", str(error))
         raise MedDistillError(str(error)) from None
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            store.set_status(run_id, "failed", f"Unexpected error: {error}")
+            raise
+        message = f"The disk is full ({error.filename or record.path}); free some space, then resume run {run_id}."
+        store.set_status(run_id, "failed", message)
+        raise TrainingError(message) from None
     except BaseException as error:
         store.set_status(run_id, "failed", f"Unexpected error: {type(error).__name__}: {error}")
         raise

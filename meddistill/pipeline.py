@@ -156,7 +156,7 @@ def execute(config: RunConfig, run_dir: str | Path, *, callback: Callable[[Progr
     for role in roles:
         model = models[role].eval()
         info = model_info(model, dataset.channels, size)
-        latency, throughput = measure_latency(model, dataset.channels, size, device)
+        latency, throughput = measure_latency(model, dataset.channels, size, device, runs=config.latency_runs)
         past = history.get(role, [])
         report["models"][role] = {
             "arch": model.arch,

@@ -132,4 +132,10 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     assert metrics[0] == f"{report['models']['teacher']['test']['acc']:.1%}"
     assert metrics[1] == f"{report['models']['student_kd']['test']['acc']:.1%}"
     page.screenshot(path=str(artifacts / "compare.png"), full_page=True)
+
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain").click()
+    page.get_by_text("Map agreement (Pearson)").wait_for(timeout=120_000)
+    page.get_by_text("Deletion: a faithful map").wait_for(timeout=60_000)
+    time.sleep(2)
+    page.screenshot(path=str(artifacts / "explain.png"), full_page=True)
     page.close()

@@ -58,6 +58,15 @@ def store_upload(data: bytes, filename: str) -> Path:
     Raises:
         DataError: unsupported file type or an invalid dataset; nothing is kept.
     """
+    try:
+        return _store_upload(data, filename)
+    except DataError as error:
+        if filename in str(error):
+            raise
+        raise DataError(f"{filename}: {error}") from None
+
+
+def _store_upload(data: bytes, filename: str) -> Path:
     from meddistill.data import load_dataset
 
     suffix = Path(filename).suffix.lower()
