@@ -101,12 +101,15 @@ class JobManager:
     def submit(self, config: RunConfig) -> str:
         """Register a run and queue it; returns its id."""
         record = self.store.create(config, status="queued")
+        return self._enqueue(record.id)
+
+    def _enqueue(self, run_id: str) -> str:
         with self._lock:
-            self._jobs[record.id] = JobState(record.id)
-            self._queue.append(record.id)
+            self._jobs[run_id] = JobState(run_id)
+            self._queue.append(run_id)
             self._ensure_worker()
             self._wake.notify()
-        return record.id
+        return run_id
 
     def resume(self, run_id: str) -> str:
         """Queue an interrupted, cancelled or failed run again; it continues from its last epoch."""
@@ -114,12 +117,7 @@ class JobManager:
         if record.status in ("queued", "running", "done"):
             raise MedDistillError(f"Run {record.id} is {record.status}; only interrupted, cancelled or failed runs can be resumed.")
         self.store.set_status(record.id, "queued")
-        with self._lock:
-            self._jobs[record.id] = JobState(record.id)
-            self._queue.append(record.id)
-            self._ensure_worker()
-            self._wake.notify()
-        return record.id
+        return self._enqueue(record.id)
 
     def cancel(self, run_id: str) -> None:
         """Ask a queued or running job to stop (within one batch)."""

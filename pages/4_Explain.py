@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from meddistill.cases import FILTERS, case_table, explain_case, filter_cases, run_dataset, scan_from_upload
+from meddistill.cases import FILTERS, case_table, explain_case, filter_cases, scan_from_upload
 from meddistill.data.dicom import WINDOW_PRESETS
 from meddistill.explain import available_explainers, overlay
 from meddistill.figures import deletion_figure
 from meddistill.pipeline import load_trained
-from pages.common.ui import guarded, md, page, pick_run
+from pages.common.ui import dataset_for, guarded, md, page, pick_run
 
 page("Explain", "Grad-CAM and other saliency maps of the teacher and the distilled student, side by side, with how much they agree.")
 
@@ -19,11 +19,6 @@ def models_for(run_path: str):
     return teacher, student, summary
 
 
-@st.cache_resource(max_entries=2)
-def dataset_for(run_path: str):
-    return run_dataset(run_path)
-
-
 record = pick_run("explain_run")
 if record is None:
     st.info("No finished run yet. Train one on the Train page first.")
@@ -32,13 +27,14 @@ if record is None:
 with guarded("Could not open this run"):
     teacher, student, summary = models_for(str(record.path))
     classes = summary["classes"]
-    source = st.radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
+    top = st.columns([1, 2])
+    source = top[0].radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
     image, title, truth = None, "", None
     if source == "From the test split":
         dataset = dataset_for(str(record.path))
         test = dataset.splits["test"]
         rows = case_table(record.path, classes, [test.name(i) for i in range(len(test))])
-        which = st.radio("Show", FILTERS, horizontal=True, format_func={"all": "all", "correct": "student correct", "wrong": "student wrong", "disagree": "teacher and student disagree"}.get)
+        which = top[1].radio("Show", FILTERS, horizontal=True, format_func={"all": "all", "correct": "student correct", "wrong": "student wrong", "disagree": "teacher and student disagree"}.get)
         rows = filter_cases(rows, which)
         if not rows:
             st.info("No test scan matches this filter.")
@@ -67,8 +63,9 @@ with guarded("Could not open this run"):
             with st.expander("DICOM attributes (identifying ones removed)"):
                 st.dataframe([{"attribute": k, "value": v} for k, v in dicom.metadata.items()], hide_index=True)
 
-    method = st.selectbox("Method", available_explainers(), format_func={"gradcam": "Grad-CAM", "occlusion": "Occlusion", "integrated_gradients": "Integrated Gradients"}.get)
-    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
+    controls = st.columns(2)
+    method = controls[0].selectbox("Method", available_explainers(), format_func={"gradcam": "Grad-CAM", "occlusion": "Occlusion", "integrated_gradients": "Integrated Gradients"}.get)
+    opacity = controls[1].slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
     with st.spinner("Computing the maps..."):
         result = explain_case(teacher, student, image, summary["channels"], summary["train_image_size"], method)
 

@@ -2,16 +2,11 @@
 
 import streamlit as st
 
-from meddistill.cases import FILTERS, case_table, filter_cases, run_dataset
+from meddistill.cases import FILTERS, case_table, filter_cases
 from meddistill.reviews import VERDICTS, ReviewStore
-from pages.common.ui import guarded, md, page, pick_run
+from pages.common.ui import dataset_for, guarded, md, page, pick_run
 
 page("Review", "A case list with both models' predictions; record agree / disagree / unsure with a note. Reviews are kept with the run.")
-
-
-@st.cache_resource(max_entries=2)
-def dataset_for(run_path: str):
-    return run_dataset(run_path)
 
 
 record = pick_run("review_run")

@@ -136,6 +136,7 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     page.locator("[data-testid=stSidebarNav]").get_by_text("Explain").click()
     page.get_by_text("Map agreement (Pearson)").wait_for(timeout=120_000)
     page.get_by_text("Deletion: a faithful map").wait_for(timeout=60_000)
-    time.sleep(2)
+    page.set_viewport_size({"width": 1400, "height": 1800})
+    time.sleep(3)
     page.screenshot(path=str(artifacts / "explain.png"), full_page=True)
     page.close()

@@ -26,7 +26,6 @@ from meddistill.models import create_model
 from meddistill.runs import RunStore
 from meddistill.weights import load_weights, save_weights
 
-
 # --- weights ------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,14 @@ def manager():
     return shared_manager()
 
 
+@st.cache_resource(max_entries=2)
+def dataset_for(run_path: str):
+    """The dataset a run was trained on (kept between reruns)."""
+    from meddistill.cases import run_dataset
+
+    return run_dataset(run_path)
+
+
 def page(title: str, caption: str) -> None:
     """Page config, title, caption and the shared sidebar."""
     st.set_page_config(page_title=f"MedDistill · {title}", page_icon="🩺", layout="wide")
