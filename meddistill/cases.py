@@ -115,7 +115,11 @@ def scan_from_upload(data: bytes, filename: str) -> Scan:
             raise DataError(f"{filename} is not a readable DICOM file; export it again from the PACS or viewer.") from None
         stored = uploads / f"{digest}.dcm"
         atomic_write(stored, lambda tmp: dataset.save_as(tmp, enforce_file_format=False))
-        display = read_dicom_for_display(stored)
+        try:
+            display = read_dicom_for_display(stored)
+        except DataError as error:
+            stored.unlink(missing_ok=True)
+            raise DataError(str(error).replace(stored.name, filename)) from None
         return Scan(f"upload-{digest}.dcm", display.image, display)
     if suffix not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
         raise DataError(f"{filename} is not a PNG, JPEG, BMP, TIFF or DICOM file; upload one of those.")
