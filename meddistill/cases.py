@@ -128,3 +128,14 @@ def scan_from_upload(data: bytes, filename: str) -> Scan:
         path.write_bytes(data)
         image = decode_file(path)
     return Scan(filename, image)
+
+
+def test_set_agreement(teacher, student, dataset: MedDataset, size: int, limit: int = 100, method: str = "gradcam") -> dict:
+    """Mean teacher-student map agreement (Pearson, top-20% IoU) over the first ``limit`` test images."""
+    from meddistill.data.tensors import Batches
+    from meddistill.faithfulness import mean_saliency_agreement
+
+    test = dataset.splits["test"]
+    count = min(limit, len(test))
+    images, _, _ = next(Batches(test.subset(np.arange(count)), dataset.channels, size).iterate(count))
+    return {**mean_saliency_agreement(teacher, student, images, method), "images": count}

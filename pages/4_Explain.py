@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from meddistill.cases import FILTERS, case_table, explain_case, filter_cases, scan_from_upload
+from meddistill.cases import FILTERS, case_table, explain_case, filter_cases, scan_from_upload, test_set_agreement
 from meddistill.data.dicom import WINDOW_PRESETS
 from meddistill.explain import available_explainers, overlay
 from meddistill.figures import deletion_figure
@@ -81,3 +81,12 @@ with guarded("Could not open this run"):
     a.metric("Map agreement (Pearson)", f"{agreement['pearson']:.2f}", help="Correlation of the two maps, pixel by pixel: 1 = identical.")
     b.metric("Top-20% overlap (IoU)", f"{agreement['iou']:.2f}", help="Overlap of the 20% most salient pixels of each map.")
     st.plotly_chart(deletion_figure(result["deletion"]), width="stretch")
+
+    st.subheader("Over the test split")
+    if st.button("Compute the mean map agreement on up to 100 test scans", key="mean_agreement"):
+        with st.spinner("Explaining up to 100 scans with both models..."):
+            mean = test_set_agreement(teacher, student, dataset_for(str(record.path)), summary["train_image_size"], method=method)
+        st.session_state[f"agreement_{record.id}_{method}"] = mean
+    mean = st.session_state.get(f"agreement_{record.id}_{method}")
+    if mean:
+        st.metric(f"Mean agreement over {mean['images']} test scans", f"Pearson {mean['pearson']:.2f} · IoU {mean['iou']:.2f}")

@@ -138,3 +138,10 @@ def test_review_records_and_exports(finished_run):
     assert list(latest.values())[0]["verdict"] == "agree"
     at.run()
     assert any("1 reviewed" in c.value for c in at.caption)
+
+
+def test_explain_mean_agreement_over_test_split(finished_run):
+    at = open_page("pages/4_Explain.py").run()
+    at.button(key="mean_agreement").click().run()
+    assert not at.exception, at.exception
+    assert any(m.label.startswith("Mean agreement over 64 test scans") for m in at.metric)
