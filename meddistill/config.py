@@ -33,7 +33,7 @@ class RunConfig:
     student: str = "tiny_cnn"  # registered student architecture
     method: str = "kd"  # distillation method: kd, attention, fitnet
     kd_temperature: float = 4.0  # softmax temperature T of Hinton KD
-    kd_alpha: float = 0.9  # weight of the soft (teacher) term; 1 - alpha goes to the labels
+    kd_alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha goes to the labels
     feature_weight: float = 100.0  # weight of the feature term for attention / fitnet
     preset: str = "cpu"  # name in PRESETS that filled the fields below
     teacher_epochs: int = 4  # epochs for the teacher

@@ -35,7 +35,7 @@ with st.expander("New run", expanded=not jobs.active()):
         student = left.selectbox("Student", students, index=students.index("tiny_cnn"))
         method = left.selectbox("Distillation method", available_methods(), index=available_methods().index("kd"), help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint")
         temperature = middle.slider("Temperature T", 1.0, 10.0, 4.0, 0.5, help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.")
-        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, 0.9, 0.05)
+        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, 0.5, 0.05)
         teacher_epochs = middle.number_input("Teacher epochs", 1, 500, p["teacher_epochs"], key=f"te_{preset}")
         student_epochs = middle.number_input("Student epochs", 1, 500, p["student_epochs"], key=f"se_{preset}")
         lr = right.number_input("Learning rate", 1e-5, 1.0, 2e-3, format="%.4f")
