@@ -74,7 +74,7 @@ class Distiller(nn.Module):
 
     uses_features = False
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9, feature_weight: float = 100.0, student_channels: int = 0, teacher_channels: int = 0) -> None:
+    def __init__(self, temperature: float = 4.0, alpha: float = 0.5, feature_weight: float = 100.0, student_channels: int = 0, teacher_channels: int = 0) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
