@@ -76,6 +76,16 @@ def browser():
         chromium.close()
 
 
+def _shows(field, value: str) -> bool:
+    """True once exactly one element matches and it holds ``value`` (stale copies vanish after a rerun)."""
+    from playwright.sync_api import Error
+
+    try:
+        return field.count() == 1 and field.input_value(timeout=1000) == value
+    except Error:
+        return False
+
+
 def _points(page) -> int:
     text = page.get_by_text(re.compile(r"\d+ points plotted")).first.inner_text(timeout=30_000)
     return int(text.split()[0])
@@ -101,6 +111,10 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     page.get_by_text("Smoke test (seconds)").click()
     for label in ("Teacher epochs", "Student epochs"):
         field = page.get_by_label(label)
+        deadline = time.time() + 60
+        while not _shows(field, "1"):  # the preset's fields replace the old ones on the rerun
+            assert time.time() < deadline, f"{label} did not switch to the smoke preset"
+            time.sleep(0.2)
         field.fill("3")
         field.press("Enter")
     time.sleep(1)
