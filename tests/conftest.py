@@ -68,3 +68,14 @@ def copy_xray_slice(chest_folder: Path, target: Path, per_class: int = 6, splits
             for f in files:
                 shutil.copy(f, out / f.name)
     return target
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module: on a shared 2-core machine two threads spin against other jobs."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

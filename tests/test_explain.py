@@ -20,13 +20,7 @@ CONV_W, CONV_B = np.array([2.0, -1.0]), np.array([0.0, 0.25])
 LIN_W = np.array([[1.0, -3.0], [-1.0, 2.0]])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads spin against other jobs (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _golden_net() -> nn.Sequential:

@@ -16,13 +16,7 @@ from meddistill.models import create_model
 PATCH = 14  # 196 pixels: more than the map's top 20% (157 of 784), so that top set can lie wholly inside it
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads spin against other jobs (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_pearson_golden_values():
