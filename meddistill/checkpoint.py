@@ -2,7 +2,7 @@
 
 For a model trained under role R the run folder's ``checkpoints/`` holds
 ``R.last.safetensors`` (model, best-so-far model, optimizer moments, batch-order
-generator, distiller parameters) and ``R.state.json`` (epoch, history, best
+generator, distiller parameters, moving average of the weights) and ``R.state.json`` (epoch, history, best
 score). Both are written atomically, the tensors first, so a crash between
 the two leaves the previous, consistent pair... or a newer tensor file with the
 older JSON, which is also safe: the JSON's epoch is the one resumed from.
@@ -20,9 +20,14 @@ from meddistill.fileio import atomic_write_json
 from meddistill.weights import read_weights, save_weights
 
 
-def save_checkpoint(folder: Path, role: str, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, best_state: dict, state: dict, method: nn.Module | None = None) -> None:
-    """Save the state after a completed epoch (see the module docstring)."""
+def save_checkpoint(
+    folder: Path, role: str, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    best_state: dict, state: dict, method: nn.Module | None = None, averaged: nn.Module | None = None,
+) -> None:
+    """Save the state after a completed epoch (see the module docstring); ``averaged`` is the weights' moving average, if any."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if averaged is not None:
+        tensors.update({f"average.{k}": v for k, v in averaged.state_dict().items()})
     tensors.update({f"best.{k}": v for k, v in best_state.items()})
     if method is not None:
         tensors.update({f"method.{k}": v for k, v in method.state_dict().items()})
@@ -35,7 +40,7 @@ def save_checkpoint(folder: Path, role: str, model: nn.Module, optimizer: torch.
     atomic_write_json(folder / f"{role}.state.json", {**state, "param_groups": optim["param_groups"]})
 
 
-def load_checkpoint(folder: Path, role: str, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, method: nn.Module | None = None) -> dict | None:
+def load_checkpoint(folder: Path, role: str, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator, method: nn.Module | None = None, averaged: nn.Module | None = None) -> dict | None:
     """Restore the last completed epoch into the given objects; ``None`` if there is none.
 
     Returns:
@@ -53,6 +58,8 @@ def load_checkpoint(folder: Path, role: str, model: nn.Module, optimizer: torch.
     model.load_state_dict(group("model."))
     if method is not None:
         method.load_state_dict(group("method."))
+    if averaged is not None:
+        averaged.load_state_dict(group("average."))
     moments: dict[int, dict] = {}
     for key, value in group("optim.").items():
         index, name = key.split(".", 1)

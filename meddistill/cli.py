@@ -30,7 +30,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--image-size", type=int, help="train at this side in pixels (default: native, capped by the preset)")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="augment the teacher's training images (default: on in the cpu and thorough presets)")
+    parser.add_argument("--augment-students", action=argparse.BooleanOptionalAction, default=None, help="augment the students' training images too (default: on in thorough only)")
     parser.add_argument("--class-weighted", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from(args: argparse.Namespace) -> RunConfig:
     names = ["teacher", "student", "method", "teacher_epochs", "student_epochs", "kd_temperature", "kd_alpha", "lr", "batch_size",
-             "image_size", "augment", "class_weighted", "seed", "device", "teacher_weights"]
+             "image_size", "augment", "augment_students", "class_weighted", "seed", "device", "teacher_weights"]
     overrides = {name: getattr(args, name) for name in names}
     data = args.data
     if Path(data).expanduser().exists():

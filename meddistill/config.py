@@ -9,11 +9,12 @@ from pathlib import Path
 
 PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
-    "cpu": dict(teacher_epochs=4, student_epochs=30, min_steps=150, batch_size=128, max_image_size=64, augment=False, class_weighted=True, patience=8),
+    # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
+    "cpu": dict(teacher_epochs=4, student_epochs=30, min_steps=150, batch_size=128, max_image_size=64, augment=True, augment_students=False, class_weighted=True, patience=8, ema_decay=0.98),
     # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
-    "thorough": dict(teacher_epochs=30, student_epochs=60, min_steps=1000, batch_size=128, max_image_size=224, augment=True, class_weighted=True, patience=15),
+    "thorough": dict(teacher_epochs=30, student_epochs=60, min_steps=1000, batch_size=128, max_image_size=224, augment=True, augment_students=True, class_weighted=True, patience=15, ema_decay=0.999),
     # For tests and demos of the workflow itself: seconds, not minutes.
-    "smoke": dict(teacher_epochs=1, student_epochs=1, min_steps=0, batch_size=64, max_image_size=28, augment=False, patience=2, latency_runs=20),
+    "smoke": dict(teacher_epochs=1, student_epochs=1, min_steps=0, batch_size=64, max_image_size=28, augment=False, augment_students=False, patience=2, latency_runs=20),
 }
 
 
@@ -39,12 +40,14 @@ class RunConfig:
     teacher_epochs: int = 4  # epochs for the teacher
     student_epochs: int = 30  # epochs for each student (scratch and distilled)
     min_steps: int = 150  # at least this many optimisation steps per model (small datasets get more epochs)
+    ema_decay: float = 0.0  # > 0: validate and keep a moving average of the weights (smoother best-epoch choice)
     lr: float = 2e-3  # AdamW learning rate (cosine schedule)
     weight_decay: float = 1e-4  # AdamW weight decay
     batch_size: int = 128  # images per optimisation step
     image_size: int | None = None  # side in pixels; None = native size capped at max_image_size
     max_image_size: int = 64  # cap on the native size when image_size is None
-    augment: bool = False  # random affine + intensity jitter on train images
+    augment: bool = False  # random affine + intensity jitter on the teacher's train images
+    augment_students: bool = False  # the same for both students; distillation then runs the teacher on every batch
     class_weighted: bool = False  # weight cross-entropy by inverse class frequency
     patience: int = 8  # early stopping: epochs without val improvement
     seed: int = 0  # seed for splits, initialisation and batch order
@@ -91,6 +94,7 @@ class RunConfig:
             (0 <= self.kd_alpha <= 1, f"kd_alpha must be between 0 and 1, got {self.kd_alpha}"),
             (self.teacher_epochs >= 0 and self.student_epochs >= 1, "epochs must be at least 1 (teacher epochs may be 0 with --teacher-weights)"),
             (self.teacher_epochs > 0 or bool(self.teacher_weights), "teacher_epochs is 0, so give --teacher-weights to start from"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.image_size is None or 8 <= self.image_size <= 1024, f"image_size must be between 8 and 1024 px, got {self.image_size}"),

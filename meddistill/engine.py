@@ -104,6 +104,16 @@ def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[flo
     return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
 
 
+def _moving_average(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s parameters and buffers, with a warm-up of the decay."""
+
+    def blend(average: torch.Tensor, current: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        weight = min(decay, (1 + int(steps)) / (10 + int(steps)))
+        return average * weight + current * (1 - weight)
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=blend, use_buffers=True)
+
+
 def class_weights_for(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     """Inverse-frequency weights (K,), normalised to mean 1."""
     counts = np.bincount(labels, minlength=num_classes).astype(float)
@@ -132,6 +142,7 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
     checkpoint_dir: str | Path | None = None,
     shard: tuple[int, int] = (0, 1),
+    ema_decay: float = 0.0,
 ) -> FitResult:
     """Train ``model`` and return its best validation weights.
 
@@ -155,6 +166,10 @@ def fit(
         should_stop: Polled before every batch; true raises ``Cancelled``.
         checkpoint_dir: If set, state is saved after every epoch and resumed from.
         shard: (rank, world size): this process trains on every world-th image.
+        ema_decay: If above 0, validate and keep an exponential moving average
+            of the weights (and batch-norm statistics) instead of the raw
+            weights; the decay warms up as ``min(ema_decay, (1 + n) / (10 + n))``
+            after ``n`` steps, as in timm's ``ModelEmaV3``.
 
     Raises:
         Cancelled: ``should_stop()`` became true.
@@ -185,10 +200,12 @@ def fit(
         elif not augment_images:
             cached = teacher_logits(teacher, train, device, indices=partition)
 
+    averaged = _moving_average(model, ema_decay) if ema_decay > 0 else None
+    evaluated = averaged.module if averaged is not None else model
     result = FitResult(best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
     best_score, bad_epochs, start_epoch = -math.inf, 0, 1
     if checkpoint_dir is not None:
-        resumed = load_checkpoint(Path(checkpoint_dir), role, model, optimizer, generator, method if distilling else None)
+        resumed = load_checkpoint(Path(checkpoint_dir), role, model, optimizer, generator, method if distilling else None, averaged)
         if resumed is not None:
             result.best_state, result.history = resumed["best_state"], resumed["history"]
             best_score, bad_epochs, result.best_epoch = resumed["best_score"], resumed["bad_epochs"], resumed["best_epoch"]
@@ -236,6 +253,8 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 running += loss.item() * len(labels)
                 seen += len(labels)
                 done_steps += 1
@@ -244,13 +263,13 @@ def fit(
                     eta = elapsed / max(done_steps, 1) * (total_steps - done_steps)
                     callback(Progress(role, "batch", epoch, epochs, batch, per_epoch, loss.item(), elapsed, eta))
             if world > 1:  # batch-norm statistics: every rank evaluates (and rank 0 saves) rank 0's
-                for buffer in model.buffers():
+                for buffer in evaluated.buffers():
                     torch.distributed.broadcast(buffer, src=0)
-            val_loss, val_acc, val_auc = _validate(model, val, device)
+            val_loss, val_acc, val_auc = _validate(evaluated, val, device)
             score = val_auc if not math.isnan(val_auc) else val_acc
             if score > best_score:
                 best_score, bad_epochs, result.best_epoch = score, 0, epoch
-                result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                result.best_state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
             else:
                 bad_epochs += 1
             elapsed = time.perf_counter() - started
@@ -259,7 +278,7 @@ def fit(
             result.seconds = elapsed
             if checkpoint_dir is not None:
                 state = {"epoch": epoch, "best_score": best_score, "bad_epochs": bad_epochs, "best_epoch": result.best_epoch, "history": result.history, "seconds": elapsed, "stopped_early": result.stopped_early}
-                save_checkpoint(Path(checkpoint_dir), role, model, optimizer, generator, result.best_state, state, method if distilling else None)
+                save_checkpoint(Path(checkpoint_dir), role, model, optimizer, generator, result.best_state, state, method if distilling else None, averaged)
             if callback is not None:
                 eta = elapsed / max(done_steps, 1) * (total_steps - done_steps)
                 callback(Progress(role, "epoch", epoch, epochs, per_epoch, per_epoch, result.history[-1]["train_loss"], elapsed, eta, val_loss, val_acc, val_auc))

@@ -89,10 +89,10 @@ def _train_role(role, config, dataset, batches, device, run_dir, callback, shoul
         model, batches["train"], batches["val"], role=role,
         epochs=config.epochs_for(role, len(dataset.splits["train"]), dist.world_size()),
         lr=config.lr, weight_decay=config.weight_decay, batch_size=config.batch_size, device=device,
-        seed=config.seed, patience=config.patience, augment_images=config.augment, class_weights=weights,
+        seed=config.seed, patience=config.patience, augment_images=config.augment if role == "teacher" else config.augment_students, class_weights=weights,
         teacher=teacher if role == "student_kd" else None, method=method,
         callback=callback, should_stop=should_stop, checkpoint_dir=run_dir / "checkpoints" if dist.is_main() else None,
-        shard=(dist.rank(), dist.world_size()),
+        shard=(dist.rank(), dist.world_size()), ema_decay=config.ema_decay,
     )
     if dist.is_main():
         save_weights(model, final, metadata={"arch": model.arch, "role": role})

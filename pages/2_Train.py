@@ -41,15 +41,16 @@ with st.expander("New run", expanded=not jobs.active()):
         lr = right.number_input("Learning rate", 1e-5, 1.0, 2e-3, format="%.4f")
         batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], p["batch_size"], key=f"bs_{preset}")
         image_size = right.select_slider("Image size (px)", ["native", 28, 32, 64, 128, 224], "native", help=f"'native' keeps the dataset's size, capped at {p['max_image_size']} px by this preset.")
-        augment = right.checkbox("Augmentation", p["augment"], key=f"aug_{preset}", help="Random rotation, scale, shift and contrast. Off lets distillation reuse the teacher's outputs.")
-        class_weighted = right.checkbox("Class-weighted loss", False)
+        augment = right.checkbox("Augment the teacher", p["augment"], key=f"aug_{preset}", help="Random rotation, scale, shift and contrast on the teacher's training images.")
+        augment_students = right.checkbox("Augment the students", p["augment_students"], key=f"augs_{preset}", help="The same for both students. Off lets distillation reuse the teacher's outputs, computed once.")
+        class_weighted = right.checkbox("Class-weighted loss", p.get("class_weighted", False), key=f"cw_{preset}")
         seed = right.number_input("Seed", 0, 10_000, 0)
         if st.button("Start training", type="primary"):
             with guarded("Could not start"):
                 config = RunConfig.from_preset(
                     preset, data=choices[data_label], teacher=teacher, student=student, method=method, kd_temperature=temperature, kd_alpha=alpha,
                     teacher_epochs=int(teacher_epochs), student_epochs=int(student_epochs), lr=float(lr), batch_size=int(batch_size),
-                    image_size=None if image_size == "native" else int(image_size), augment=augment, class_weighted=class_weighted, seed=int(seed),
+                    image_size=None if image_size == "native" else int(image_size), augment=augment, augment_students=augment_students, class_weighted=class_weighted, seed=int(seed),
                 ).validate()
                 st.session_state["run_id"] = jobs.submit(config)
                 st.toast("Queued: training starts as soon as the worker is free.")

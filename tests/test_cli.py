@@ -95,3 +95,33 @@ def test_bad_input_exit_2_without_traceback(tmp_path, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_options_reach_the_engine_per_role(small_breast_npz, tmp_path, monkeypatch):
+    """--augment goes to the teacher only, --augment-students to both students; the preset's moving average to all three."""
+    import meddistill.pipeline as pipeline
+
+    seen = {}
+    real_fit = pipeline.fit
+
+    def recording_fit(model, *args, role, augment_images, ema_decay, **kwargs):
+        seen[role] = (augment_images, ema_decay)
+        return real_fit(model, *args, role=role, augment_images=augment_images, ema_decay=ema_decay, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit", recording_fit)
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--augment", "--out"]
+    assert main([*args, str(tmp_path / "a")]) == 0
+    assert seen == {"teacher": (True, 0.0), "student_scratch": (False, 0.0), "student_kd": (False, 0.0)}
+    assert main([*args, str(tmp_path / "b"), "--augment-students"]) == 0
+    assert seen == {"teacher": (True, 0.0), "student_scratch": (True, 0.0), "student_kd": (True, 0.0)}
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["augment"] and config["augment_students"]
+
+
+def test_cpu_preset_augments_the_teacher_and_averages_weights():
+    from meddistill.config import RunConfig
+
+    config = RunConfig.from_preset("cpu")
+    assert config.augment and not config.augment_students and config.ema_decay > 0
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        RunConfig.from_preset("cpu", ema_decay=1.5).validate()

@@ -106,9 +106,10 @@ def test_nan_loss_stops_with_reason(batches):
         fit(model, batches["train"], batches["val"], role="s", epochs=1, lr=1e-3)
 
 
-def test_resume_from_last_epoch(batches, tmp_path):
-    """A run cut off after epoch 2 resumes at epoch 3 and ends like an uninterrupted one."""
-    full = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "a")
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
+    """A run cut off after epoch 2 resumes at epoch 3 and ends like an uninterrupted one, moving average included."""
+    full = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "a", ema_decay=ema_decay)
     calls = {"n": 0}
 
     def stop_in_epoch_three():
@@ -116,10 +117,23 @@ def test_resume_from_last_epoch(batches, tmp_path):
         return calls["n"] > 2 * 5 + 1
 
     with pytest.raises(Cancelled):
-        fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", should_stop=stop_in_epoch_three)
+        fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", should_stop=stop_in_epoch_three, ema_decay=ema_decay)
     events = []
-    resumed = fit(_student(9), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", callback=events.append)
+    resumed = fit(_student(9), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", callback=events.append, ema_decay=ema_decay)
     assert [e.epoch for e in events if e.kind == "epoch"] == [3, 4]
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     for key in full.best_state:
         assert torch.allclose(full.best_state[key].float(), resumed.best_state[key].float(), atol=1e-5), key
+
+
+def test_moving_average_is_what_is_kept(batches):
+    """With ema_decay the kept weights are the average: between the start and the raw weights, and scored on val."""
+    start = _student()
+    initial = {k: v.clone() for k, v in start.state_dict().items()}
+    raw = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=3e-3, batch_size=32, patience=10)
+    averaged = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=3e-3, batch_size=32, patience=10, ema_decay=0.9)
+    weight = "classifier.2.weight"
+    moved_raw = (raw.best_state[weight] - initial[weight]).norm()
+    moved_average = (averaged.best_state[weight] - initial[weight]).norm()
+    assert 0 < moved_average < moved_raw
+    assert [h["epoch"] for h in averaged.history] == [1, 2]
