@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from meddistill.cli import main
+from meddistill.config import RunConfig
 from meddistill.runs import RunStore
 from tests.conftest import copy_xray_slice
 
@@ -119,9 +120,47 @@ def test_cli_options_reach_the_engine_per_role(small_breast_npz, tmp_path, monke
 
 
 def test_cpu_preset_augments_the_teacher_and_averages_weights():
-    from meddistill.config import RunConfig
-
     config = RunConfig.from_preset("cpu")
     assert config.augment and not config.augment_students and config.ema_decay > 0
     with pytest.raises(ValueError, match="ema_decay must be in"):
         RunConfig.from_preset("cpu", ema_decay=1.5).validate()
+
+
+def _ct_mr_folder(root: Path) -> Path:
+    """Every single-frame 2-D CT or MR file in pydicom's test data (several transfer syntaxes), labelled by modality in labels.csv."""
+    import shutil
+    import warnings
+
+    import pydicom
+    from pydicom.data import get_testdata_files
+
+    root.mkdir(parents=True)
+    rows = ["file,label"]
+    for path in map(Path, get_testdata_files("*.dcm")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(path)
+                if ds.get("Modality") not in ("CT", "MR") or int(ds.get("NumberOfFrames", 1) or 1) > 1 or ds.pixel_array.ndim != 2:
+                    continue
+            except Exception:  # files pydicom itself cannot decode are not what this test is about
+                continue
+        name = f"{len(rows):03d}_{path.name}"
+        shutil.copy(path, root / name)
+        rows.append(f"{name},{ds.Modality}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_default_command_on_real_dicom_with_labels_csv(tmp_path):
+    """`meddistill run --data FOLDER --out DIR` with default settings on real CT and MR files, compressed ones included."""
+    root = _ct_mr_folder(tmp_path / "dcm")
+    assert len(list(root.glob("*.dcm"))) >= 12
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(root), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    default = RunConfig.from_preset()  # cpu here, thorough on a GPU machine
+    assert report["config"]["preset"] == default.preset and report["dataset"]["provenance"]["kind"] == "dicom-csv"
+    assert report["dataset"]["classes"] == ["CT", "MR"] and report["dataset"]["train_image_size"] == default.max_image_size  # 512 px scans, capped
+    assert all(m["epochs_run"] > 1 for m in report["models"].values())
