@@ -56,6 +56,18 @@ def test_upload_bad_zip(tmp_path):
     assert "scans.zip\" is not a readable zip archive" in at.error[0].value
 
 
+def test_train_settings_follow_the_preset(small_breast_npz):
+    at = open_page("pages/2_Train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    at.radio[0].set_value("cpu").run()
+    boxes = {box.label: box.value for box in at.checkbox}
+    assert boxes == {"Augment the teacher": True, "Augment the students": False, "Class-weighted loss": True}
+    at.radio[0].set_value("smoke").run()
+    assert not any(box.value for box in at.checkbox)
+    assert not at.exception
+
+
 def test_tiny_run_to_completion_then_compare(small_breast_npz):
     at = open_page("pages/2_Train.py")
     at.session_state["dataset"] = str(small_breast_npz)
