@@ -107,11 +107,13 @@ def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[flo
 def _moving_average(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
     """An exponential moving average of ``model``'s parameters and buffers, with a warm-up of the decay."""
 
-    def blend(average: torch.Tensor, current: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        weight = min(decay, (1 + int(steps)) / (10 + int(steps)))
-        return average * weight + current * (1 - weight)
+    @torch.no_grad()
+    def blend(averages: list[torch.Tensor], currents: list[torch.Tensor], steps: torch.Tensor) -> None:
+        weight = min(decay, (1 + int(steps)) / (10 + int(steps)))  # one read of the step count per device and dtype, not per tensor
+        for average, current in zip(averages, currents):
+            average.copy_(average * weight + current * (1 - weight))
 
-    return torch.optim.swa_utils.AveragedModel(model, avg_fn=blend, use_buffers=True)
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=blend, use_buffers=True)
 
 
 def class_weights_for(labels: np.ndarray, num_classes: int) -> torch.Tensor:

@@ -28,22 +28,22 @@ with st.expander("New run", expanded=not jobs.active()):
         default = next((i for i, label in enumerate(labels) if choices[label] == current), 0)
         data_label = st.selectbox("Dataset", labels, index=default)
         preset = st.radio("Preset", list(PRESETS), format_func=PRESET_LABELS.get, horizontal=True, help="Fills the settings below; change any of them.")
-        p = PRESETS[preset]
+        p = {**RunConfig().to_dict(), **PRESETS[preset]}  # the preset over the library's defaults, as RunConfig.from_preset does
         left, middle, right = st.columns(3)
         teachers, students = available_models("teacher"), available_models("student")
         teacher = left.selectbox("Teacher", teachers, index=teachers.index("resnet18"))
         student = left.selectbox("Student", students, index=students.index("tiny_cnn"))
         method = left.selectbox("Distillation method", available_methods(), index=available_methods().index("kd"), help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint")
-        temperature = middle.slider("Temperature T", 1.0, 10.0, 4.0, 0.5, help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.")
-        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, 0.5, 0.05)
+        temperature = middle.slider("Temperature T", 1.0, 10.0, p["kd_temperature"], 0.5, help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.")
+        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, p["kd_alpha"], 0.05)
         teacher_epochs = middle.number_input("Teacher epochs", 1, 500, p["teacher_epochs"], key=f"te_{preset}")
         student_epochs = middle.number_input("Student epochs", 1, 500, p["student_epochs"], key=f"se_{preset}")
-        lr = right.number_input("Learning rate", 1e-5, 1.0, 2e-3, format="%.4f")
+        lr = right.number_input("Learning rate", 1e-5, 1.0, p["lr"], format="%.4f")
         batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], p["batch_size"], key=f"bs_{preset}")
         image_size = right.select_slider("Image size (px)", ["native", 28, 32, 64, 128, 224], "native", help=f"'native' keeps the dataset's size, capped at {p['max_image_size']} px by this preset.")
         augment = right.checkbox("Augment the teacher", p["augment"], key=f"aug_{preset}", help="Random rotation, scale, shift and contrast on the teacher's training images.")
         augment_students = right.checkbox("Augment the students", p["augment_students"], key=f"augs_{preset}", help="The same for both students. Off lets distillation reuse the teacher's outputs, computed once.")
-        class_weighted = right.checkbox("Class-weighted loss", p.get("class_weighted", False), key=f"cw_{preset}")
+        class_weighted = right.checkbox("Class-weighted loss", p["class_weighted"], key=f"cw_{preset}")
         seed = right.number_input("Seed", 0, 10_000, 0)
         if st.button("Start training", type="primary"):
             with guarded("Could not start"):
