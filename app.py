@@ -1,46 +1,32 @@
-"""MedDistill home: what it does, the three steps, the device, the recent runs."""
+"""MedDistill dashboard: ``streamlit run app.py``.
+
+The router: every page is a titled ``st.Page``; the pages live in ``pages/`` and stay thin
+(read widgets, call ``meddistill``, render).
+"""
 
 import streamlit as st
 
-from meddistill.quickstart import quickstart_config
-from pages.common.ui import guarded, manager, page, runs_frame
+st.set_page_config(page_title="MedDistill", page_icon="🩺", layout="wide")
 
-page("MedDistill", "Small, fast models you can check before you trust them.")
+PAGES = {
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
+    "Build": [
+        st.Page("pages/data.py", title="Data", icon=":material/folder_open:", url_path="data"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    ],
+    "Results": [
+        st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:", url_path="compare"),
+        st.Page("pages/explain.py", title="Explain", icon=":material/search:", url_path="explain"),
+        st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    ],
+}
 
-st.markdown(
-    "MedDistill trains a large **teacher** network on your medical images and distills it into a small **student**. "
-    "It then shows, side by side, whether the student can be trusted: accuracy, calibration, latency, and where each model looks on each scan."
-)
+page = st.navigation(PAGES)  # the sidebar shows now, while the library below is still loading
 
-steps = st.columns(3)
-with steps[0]:
-    st.subheader("1 · Data")
-    st.write("Upload a MedMNIST .npz, a .zip of class folders (PNG, JPEG, DICOM), or pick a MedMNIST set.")
-    st.page_link("pages/1_Data.py", label="Open Data", icon=":material/folder_open:")
-with steps[1]:
-    st.subheader("2 · Train")
-    st.write("Train the teacher, a student from scratch and a distilled student, and watch the curves live.")
-    st.page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
-with steps[2]:
-    st.subheader("3 · Compare and explain")
-    st.write("Accuracy, calibration and speed side by side; Grad-CAM maps of both models on each scan.")
-    st.page_link("pages/3_Compare.py", label="Open Compare", icon=":material/leaderboard:")
-    st.page_link("pages/4_Explain.py", label="Open Explain", icon=":material/search:")
-    st.page_link("pages/5_Review.py", label="Open Review", icon=":material/rate_review:")
+# The whole library, imported once before any page runs. A first run imports torch and every module (seconds);
+# a page switch meanwhile starts a second script run, which waits here for that import to finish instead of
+# importing half-initialised modules beside it (Python's per-module import locks then report a deadlock).
+import meddistill  # noqa: E402, F401
+import meddistill.views  # noqa: E402, F401
 
-st.divider()
-st.subheader("New here? One click")
-st.write("Train on BreastMNIST (780 breast ultrasound images, 28 px) with the fast CPU preset: a few minutes on a laptop.")
-if st.button("Start the BreastMNIST demo", type="primary", key="quickstart"):
-    with guarded("Could not start the demo"):
-        run_id = manager().submit(quickstart_config())
-        st.session_state["run_id"] = run_id
-        st.switch_page("pages/2_Train.py")
-
-st.divider()
-st.subheader("Recent runs")
-runs = manager().store.list()[:10]
-if not runs:
-    st.info("No runs yet. Start the demo above, or go to Data to bring your own images.")
-else:
-    st.dataframe(runs_frame(runs), hide_index=True, width="stretch")
+page.run()

@@ -47,17 +47,40 @@ def main() -> None:
         data = shared_data() / "medmnist" / f"{name}.npz"
         for seed in args.seeds:
             run_dir = out / f"{name}-seed{seed}"
-            command = [sys.executable, "-m", "meddistill", "run", "--data", str(data), "--seed", str(seed), "--out", str(run_dir)]
+            command = [
+                sys.executable,
+                "-m",
+                "meddistill",
+                "run",
+                "--data",
+                str(data),
+                "--seed",
+                str(seed),
+                "--out",
+                str(run_dir),
+            ]
             print("$ meddistill run --data", data, "--seed", seed, flush=True)
             start = time.perf_counter()
-            subprocess.run(command, check=True, stderr=subprocess.DEVNULL, env={**__import__("os").environ, "MEDDISTILL_HOME": str(out / "home")})
+            subprocess.run(
+                command,
+                check=True,
+                stderr=subprocess.DEVNULL,
+                env={**__import__("os").environ, "MEDDISTILL_HOME": str(out / "home")},
+            )
             wall = time.perf_counter() - start
             report = json.loads((run_dir / "report.json").read_text())
             rows.append((name, seed, wall, report))
             for role in JUDGED[name]:
                 test = report["models"][role]["test"]
                 worst = min(worst, test["acc"] / THRESHOLDS[name]["acc"], test["auc"] / THRESHOLDS[name]["auc"])
-            print(f"  {name} seed {seed}: " + ", ".join(f"{r} ACC {m['test']['acc']:.4f} AUC {m['test']['auc']:.4f}" for r, m in report["models"].items()) + f", {wall:.0f} s", flush=True)
+            print(
+                f"  {name} seed {seed}: "
+                + ", ".join(
+                    f"{r} ACC {m['test']['acc']:.4f} AUC {m['test']['auc']:.4f}" for r, m in report["models"].items()
+                )
+                + f", {wall:.0f} s",
+                flush=True,
+            )
 
     print("\n| dataset | model | params | test ACC mean ± sd | test AUC mean ± sd | per seed (ACC / AUC) |")
     print("|---|---|---|---|---|---|")
@@ -67,11 +90,17 @@ def main() -> None:
             accs = [r["models"][role]["test"]["acc"] for r in reports]
             aucs = [r["models"][role]["test"]["auc"] for r in reports]
             seeds = "; ".join(f"{a:.3f} / {u:.3f}" for a, u in zip(accs, aucs))
-            print(f"| {name} | {role} | {reports[0]['models'][role]['params']:,} | {statistics.mean(accs):.3f} ± {sd(accs):.3f} | {statistics.mean(aucs):.3f} ± {sd(aucs):.3f} | {seeds} |")
+            print(
+                f"| {name} | {role} | {reports[0]['models'][role]['params']:,} | {statistics.mean(accs):.3f} ± "
+                f"{sd(accs):.3f} | {statistics.mean(aucs):.3f} ± {sd(aucs):.3f} | {seeds} |"
+            )
     print("\n| dataset | seed | wall time (s) | teacher train (s) | student_kd train (s) |")
     print("|---|---|---|---|---|")
     for name, seed, wall, report in rows:
-        print(f"| {name} | {seed} | {wall:.0f} | {report['models']['teacher']['train_seconds']:.0f} | {report['models']['student_kd']['train_seconds']:.0f} |")
+        print(
+            f"| {name} | {seed} | {wall:.0f} | {report['models']['teacher']['train_seconds']:.0f} | "
+            f"{report['models']['student_kd']['train_seconds']:.0f} |"
+        )
     print(f"\nratio={worst:.3f}")
 
 

@@ -48,7 +48,10 @@ def setup(title: str, threads: int = THREADS) -> None:
         pass
     print(f"# {title}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
-    print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), python {platform.python_version()}, torch {torch.__version__}, torch threads {torch.get_num_threads()}")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({cpu_model()}), python {platform.python_version()}, torch "
+        f"{torch.__version__}, torch threads {torch.get_num_threads()}"
+    )
     try:
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     except OSError:
@@ -82,14 +85,23 @@ def subset_batches(batches, count: int):
     return Batches(batches.split.subset(np.arange(min(count, len(batches)))), batches.channels, batches.size)
 
 
-def plain_epoch(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, lr: float = 2e-3, weight_decay: float = 1e-4, teacher=None, seed: int = 0) -> float:
+def plain_epoch(
+    model,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 1e-4,
+    teacher=None,
+    seed: int = 0,
+) -> float:
     """Seconds for one epoch of a minimal hand-written loop (fresh AdamW, shuffled batches).
 
     With ``teacher``, the teacher runs on every batch and the loss is Hinton KD (T=4, alpha=0.9).
     """
     import torch.nn.functional as F
 
-    from meddistill.distill import kd_loss
+    from meddistill.distillation import kd_loss
 
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -22,8 +22,8 @@ import time
 
 import common
 
-from meddistill.engine import fit
 from meddistill.models import create_model
+from meddistill.training import fit
 
 BATCH, LR, WD = 128, 2e-3, 1e-4
 
@@ -68,9 +68,19 @@ def main() -> None:
     rows = []
     tiny = create_model("tiny_cnn", 2, 1, 28)
     rows.append(compare("tiny_cnn, fit validates on full val", tiny, train, val, args.repeats))
-    rows.append(compare("tiny_cnn, fit validates on 16 images", tiny, train, common.subset_batches(val, 16), args.repeats))
+    rows.append(
+        compare("tiny_cnn, fit validates on 16 images", tiny, train, common.subset_batches(val, 16), args.repeats)
+    )
     resnet = create_model("resnet18", 2, 1, 28)
-    rows.append(compare("resnet18, fit validates on 32 images", resnet, common.subset_batches(train, args.resnet_images), common.subset_batches(val, 32), args.resnet_repeats))
+    rows.append(
+        compare(
+            "resnet18, fit validates on 32 images",
+            resnet,
+            common.subset_batches(train, args.resnet_images),
+            common.subset_batches(val, 32),
+            args.resnet_repeats,
+        )
+    )
 
     common.table(
         ["model / setting", "train imgs", "val imgs", "fit img/s", "loop img/s", "fit/loop"],
@@ -79,11 +89,19 @@ def main() -> None:
     )
     for r in rows:
         fits, loops = r["samples"]
-        print(f"{r['name']}: fit s {', '.join(f'{s:.2f}' for s in fits)}; loop s {', '.join(f'{s:.2f}' for s in loops)}")
-    print("fit/loop = median over interleaved pairs of (loop seconds / fit seconds), i.e. fit's throughput relative to the loop")
+        print(
+            f"{r['name']}: fit s {', '.join(f'{s:.2f}' for s in fits)}; loop s {', '.join(f'{s:.2f}' for s in loops)}"
+        )
+    print(
+        "fit/loop = median over interleaved pairs of (loop seconds / fit seconds), i.e. fit's throughput relative to "
+        "the loop"
+    )
     headline = rows[0]["ratio"]
-    print(f"target: fit throughput / hand loop >= 0.95 (tiny_cnn, full validation) -> {'met' if headline >= 0.95 else 'MISSED'} ({headline:.2f}); "
-          f"without the validation pass {rows[1]['ratio']:.2f}; resnet18 {rows[2]['ratio']:.2f}")
+    print(
+        "target: fit throughput / hand loop >= 0.95 (tiny_cnn, full validation) -> "
+        f"{'met' if headline >= 0.95 else 'MISSED'} ({headline:.2f}); "
+        f"without the validation pass {rows[1]['ratio']:.2f}; resnet18 {rows[2]['ratio']:.2f}"
+    )
     common.ratio(headline)
 
 

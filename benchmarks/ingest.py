@@ -61,7 +61,16 @@ def child(folder: str, size: int) -> None:
     for split in dataset.splits.values():
         for batch, _, _ in Batches(split, dataset.channels, size).iterate(BATCH):
             images += len(batch)
-    print(json.dumps({"images": images, "seconds": time.perf_counter() - start, "after_import_mb": after_import, "peak_mb": _peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "images": images,
+                "seconds": time.perf_counter() - start,
+                "after_import_mb": after_import,
+                "peak_mb": _peak_rss_mb(),
+            }
+        )
+    )
 
 
 def make_folder(sources: dict[str, list[Path]], total: int, target: Path) -> Path:
@@ -147,28 +156,49 @@ def main() -> None:
                         pass
             seconds = time.perf_counter() - start
         rows.append([f"DICOM ({files} files, {nbytes / 1e6:.1f} MB) -> 64 px", 3 * files, 3 * files / seconds])
-        print(f"DICOM: {files} test files decoded (CT, MR, CR, US, SC; JPEG, JPEG-LS, JPEG 2000, RLE), {skipped} skipped (no pixel data or deliberately broken); "
-              f"{3 * nbytes / 1e6 / seconds:.1f} MB/s")
+        print(
+            f"DICOM: {files} test files decoded (CT, MR, CR, US, SC; JPEG, JPEG-LS, JPEG 2000, RLE), {skipped} "
+            "skipped (no pixel data or deliberately broken); "
+            f"{3 * nbytes / 1e6 / seconds:.1f} MB/s"
+        )
         print()
         common.table(["source", "images", "images/s"], rows, widths=[44, 7, 9])
 
-        sources = {name: sorted(p for split in ("train", "test") for p in (chest / split / name).glob("*.jpeg")) for name in ("NORMAL", "PNEUMONIA")}
+        sources = {
+            name: sorted(p for split in ("train", "test") for p in (chest / split / name).glob("*.jpeg"))
+            for name in ("NORMAL", "PNEUMONIA")
+        }
         memory = {}
         for total in args.sizes:
             root = make_folder(sources, total, Path(work) / f"f{total}")
-            out = subprocess.run([sys.executable, __file__, "--child", str(root), "64"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(root), "64"], capture_output=True, text=True, check=True
+            )
             memory[total] = json.loads(out.stdout.strip().splitlines()[-1])
             shutil.rmtree(root)
 
     common.table(
         ["folder images", "iterated", "seconds", "img/s", "RSS after import MB", "peak RSS MB", "peak - import MB"],
-        [[n, m["images"], m["seconds"], m["images"] / m["seconds"], m["after_import_mb"], m["peak_mb"], m["peak_mb"] - m["after_import_mb"]] for n, m in memory.items()],
+        [
+            [
+                n,
+                m["images"],
+                m["seconds"],
+                m["images"] / m["seconds"],
+                m["after_import_mb"],
+                m["peak_mb"],
+                m["peak_mb"] - m["after_import_mb"],
+            ]
+            for n, m in memory.items()
+        ],
         widths=[13, 9, 8, 7, 19, 11, 16],
     )
     small, large = (memory[n] for n in args.sizes)
     growth = large["peak_mb"] / small["peak_mb"]
-    print(f"{args.sizes[1] // args.sizes[0]}x more images: peak RSS x{growth:.2f}, above the post-import baseline "
-          f"x{(large['peak_mb'] - large['after_import_mb']) / max(small['peak_mb'] - small['after_import_mb'], 1e-9):.2f}")
+    print(
+        f"{args.sizes[1] // args.sizes[0]}x more images: peak RSS x{growth:.2f}, above the post-import baseline "
+        f"x{(large['peak_mb'] - large['after_import_mb']) / max(small['peak_mb'] - small['after_import_mb'], 1e-9):.2f}"
+    )
     common.ratio(growth)
 
 

@@ -30,10 +30,10 @@ import time
 import common
 import torch
 
-from meddistill.config import PRESETS
-from meddistill.distill import create_method
-from meddistill.engine import fit, teacher_logits
+from meddistill.distillation import create_method
 from meddistill.models import create_model
+from meddistill.runs.config import PRESETS
+from meddistill.training import fit, teacher_logits
 
 BATCH, LR, WD = 128, 2e-3, 1e-4
 
@@ -42,8 +42,20 @@ def fit_epochs(student, train, val, epochs: int, teacher=None, augment: bool = F
     """Per-epoch seconds from ``fit``'s history, and the seconds spent before the first epoch."""
     method = create_method("kd", temperature=4.0, alpha=0.9) if teacher is not None else None
     start = time.perf_counter()
-    result = fit(copy.deepcopy(student), train, val, role="bench", epochs=epochs, lr=LR, weight_decay=WD, batch_size=BATCH,
-                 patience=epochs + 1, augment_images=augment, teacher=teacher, method=method)
+    result = fit(
+        copy.deepcopy(student),
+        train,
+        val,
+        role="bench",
+        epochs=epochs,
+        lr=LR,
+        weight_decay=WD,
+        batch_size=BATCH,
+        patience=epochs + 1,
+        augment_images=augment,
+        teacher=teacher,
+        method=method,
+    )
     wall = time.perf_counter() - start
     cumulative = [h["seconds"] for h in result.history]
     return [b - a for a, b in zip([0.0] + cumulative, cumulative)], wall - result.seconds
@@ -60,7 +72,12 @@ def bf16_caching(teacher, train) -> tuple[float, float]:
 
     def run() -> torch.Tensor:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            return torch.cat([model(images.contiguous(memory_format=torch.channels_last)).float() for images, _, _ in train.iterate(256)])
+            return torch.cat(
+                [
+                    model(images.contiguous(memory_format=torch.channels_last)).float()
+                    for images, _, _ in train.iterate(256)
+                ]
+            )
 
     run_first = common.subset_batches(train, 256)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -70,7 +87,9 @@ def bf16_caching(teacher, train) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=4, help="interleaved scratch/KD epoch pairs on the full train split")
+    parser.add_argument(
+        "--repeats", type=int, default=4, help="interleaved scratch/KD epoch pairs on the full train split"
+    )
     parser.add_argument("--subset", type=int, default=768, help="train images for the teacher-every-batch comparisons")
     args = parser.parse_args()
     common.setup("kd_cost: distillation epoch vs scratch epoch (tiny_cnn <- resnet18, PneumoniaMNIST 28 px, batch 128)")
@@ -110,29 +129,65 @@ def main() -> None:
     aug_scratch = (aug_scratch + fit_epochs(student, small, val, 1, augment=True)[0][0]) / 2
 
     full = len(train)
-    print(f"full train split: {full} images; subset for the teacher-every-batch rows: {len(small)} images; val {len(val)} images (validated every epoch by fit)")
-    print(f"one-off teacher logit caching (full train split): {cache_s:.1f} s = {cache_s / scratch_s:.1f} scratch epochs")
-    print(f"  what-if: the same pass under CPU bf16 autocast + channels-last (AMX): {cache_bf16_s:.1f} s, max |logit diff| {bf16_diff:.3g}; "
-          f"amortised ratio would be {(epochs_preset * steady * scratch_s + cache_bf16_s) / (epochs_preset * scratch_s):.2f}")
+    print(
+        f"full train split: {full} images; subset for the teacher-every-batch rows: {len(small)} images; val "
+        f"{len(val)} images (validated every epoch by fit)"
+    )
+    print(
+        f"one-off teacher logit caching (full train split): {cache_s:.1f} s = {cache_s / scratch_s:.1f} scratch epochs"
+    )
+    print(
+        f"  what-if: the same pass under CPU bf16 autocast + channels-last (AMX): {cache_bf16_s:.1f} s, "
+        f"max |logit diff| {bf16_diff:.3g}; amortised ratio would be "
+        f"{(epochs_preset * steady * scratch_s + cache_bf16_s) / (epochs_preset * scratch_s):.2f}"
+    )
     print()
     common.table(
         ["setting", "images", "scratch s/ep", "KD s/ep", "KD/scratch"],
         [
             ["meddistill, cached logits, steady state", full, scratch_s, kd_s, steady],
-            ["meddistill, cached, 1st epoch incl. caching", full, scratch_s, kd_s + cache_s, (kd_s + cache_s) / scratch_s],
-            [f"meddistill, cached, amortised over {epochs_preset} ep", full, scratch_s, kd_s + cache_s / epochs_preset, amortised],
-            ["plain loop, teacher on every batch", len(small), common.median(plain_scratch), common.median(plain_kd), common.median(plain_kd) / common.median(plain_scratch)],
+            [
+                "meddistill, cached, 1st epoch incl. caching",
+                full,
+                scratch_s,
+                kd_s + cache_s,
+                (kd_s + cache_s) / scratch_s,
+            ],
+            [
+                f"meddistill, cached, amortised over {epochs_preset} ep",
+                full,
+                scratch_s,
+                kd_s + cache_s / epochs_preset,
+                amortised,
+            ],
+            [
+                "plain loop, teacher on every batch",
+                len(small),
+                common.median(plain_scratch),
+                common.median(plain_kd),
+                common.median(plain_kd) / common.median(plain_scratch),
+            ],
             ["meddistill, augmentation (teacher every batch)", len(small), aug_scratch, aug_kd, aug_kd / aug_scratch],
         ],
         widths=[48, 7, 13, 10, 11],
     )
     reference = aug_scratch + teacher_pass
-    print(f"with augmentation: scratch epoch {aug_scratch:.2f} s + one teacher forward pass {teacher_pass:.2f} s = {reference:.2f} s; "
-          f"meddistill's KD epoch {aug_kd:.2f} s = {aug_kd / reference:.2f}x that floor")
-    print(f"interleaved 1-epoch fit calls (s): scratch {', '.join(f'{s:.2f}' for s in scratch)}; KD {', '.join(f'{s:.2f}' for s in kd)}")
+    print(
+        f"with augmentation: scratch epoch {aug_scratch:.2f} s + one teacher forward pass {teacher_pass:.2f} s = "
+        f"{reference:.2f} s; "
+        f"meddistill's KD epoch {aug_kd:.2f} s = {aug_kd / reference:.2f}x that floor"
+    )
+    print(
+        f"interleaved 1-epoch fit calls (s): scratch {', '.join(f'{s:.2f}' for s in scratch)}; KD "
+        f"{', '.join(f'{s:.2f}' for s in kd)}"
+    )
     print("steady-state KD/scratch = median of the per-pair ratios; s/ep columns are medians")
     target = steady
-    print(f"target: meddistill KD epoch / scratch epoch <= 1.15 without augmentation -> {'met' if target <= 1.15 else 'MISSED'} ({target:.2f}; amortised over {epochs_preset} epochs incl. caching: {amortised:.2f})")
+    print(
+        "target: meddistill KD epoch / scratch epoch <= 1.15 without augmentation -> "
+        f"{'met' if target <= 1.15 else 'MISSED'} ({target:.2f}; amortised over {epochs_preset} epochs incl. caching: "
+        f"{amortised:.2f})"
+    )
     common.ratio(target)
 
 

@@ -23,7 +23,7 @@ import common
 import torch
 
 from meddistill.data.tensors import to_tensor
-from meddistill.export import export_model, load_exported
+from meddistill.evaluation.export import export_model, load_exported
 from meddistill.models import create_model
 
 BACKENDS = ("eager", "torchscript", "onnx")
@@ -32,6 +32,7 @@ BACKENDS = ("eager", "torchscript", "onnx")
 def runner(model, backend: str, size: int, folder: Path):
     """A function images -> logits for one runtime."""
     if backend == "eager":
+
         def run_eager(images):
             with torch.inference_mode():
                 return model(images)
@@ -62,7 +63,10 @@ def main() -> None:
             images = to_tensor(raw, 1, size)
             one = images[:1]
             torch.manual_seed(0)
-            models = {"teacher": create_model("resnet18", 2, 1, size).eval(), "student": create_model("tiny_cnn", 2, 1, size).eval()}
+            models = {
+                "teacher": create_model("resnet18", 2, 1, size).eval(),
+                "student": create_model("tiny_cnn", 2, 1, size).eval(),
+            }
             for backend in BACKENDS:
                 runs = {role: runner(model, backend, size, Path(work)) for role, model in models.items()}
                 for run in runs.values():
@@ -86,7 +90,10 @@ def main() -> None:
         widths=[4, 12, 20, 13],
     )
     headline = speedups.get((28, "eager"), next(iter(speedups.values())))
-    print(f"target: student >= 20x faster than teacher at batch 1 (28 px, eager) -> {'met' if headline >= 20 else 'MISSED'} ({headline:.1f}x)")
+    print(
+        "target: student >= 20x faster than teacher at batch 1 (28 px, eager) -> "
+        f"{'met' if headline >= 20 else 'MISSED'} ({headline:.1f}x)"
+    )
     common.ratio(headline)
 
 

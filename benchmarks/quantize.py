@@ -25,8 +25,8 @@ import common
 import numpy as np
 import torch
 
-from meddistill.evaluate import auc_score
-from meddistill.export import calibration_images, export_model, load_exported
+from meddistill.evaluation import auc_score
+from meddistill.evaluation.export import calibration_images, export_model, load_exported
 
 
 def test_metrics(run, images: torch.Tensor, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -62,24 +62,42 @@ def weight_bytes(path: Path) -> int:
 def student(args, batches):
     """(model, description): a run's distilled student, or tiny_cnn trained from scratch with fit."""
     if args.run:
-        from meddistill.pipeline import load_trained
+        from meddistill.runs.layout import load_trained
 
         model, config, _ = load_trained(args.run, "student_kd")
         return model, f"distilled student of run {args.run} ({config.student} <- {config.teacher}, {config.method})"
-    from meddistill.engine import fit
     from meddistill.models import create_model
+    from meddistill.training import fit
 
     torch.manual_seed(1)
     model = create_model("tiny_cnn", 2, 1, 28)
     start = time.perf_counter()
-    result = fit(model, batches["train"], batches["val"], role="student_scratch", epochs=args.epochs, lr=2e-3, batch_size=128, patience=args.epochs)
-    return model.eval(), (f"tiny_cnn trained FROM SCRATCH (not distilled) with fit, {args.epochs} epochs, best val epoch {result.best_epoch}, "
-                          f"{time.perf_counter() - start:.0f} s")
+    result = fit(
+        model,
+        batches["train"],
+        batches["val"],
+        role="student_scratch",
+        epochs=args.epochs,
+        lr=2e-3,
+        batch_size=128,
+        patience=args.epochs,
+    )
+    return model.eval(), (
+        f"tiny_cnn trained FROM SCRATCH (not distilled) with fit, {args.epochs} epochs, best val epoch "
+        f"{result.best_epoch}, "
+        f"{time.perf_counter() - start:.0f} s"
+    )
 
 
 def variants(model, calibration, images, labels, folder: Path) -> list[list]:
     """Other ONNX Runtime static-quantization settings, for the record."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32 = export_model(model, "onnx", folder / "v.onnx", 1, 28)
@@ -105,12 +123,30 @@ def variants(model, calibration, images, labels, folder: Path) -> list[list]:
     for name, fmt, per_channel, activations, method in settings:
         out = folder / f"v{len(rows)}.onnx"
         with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints its progress
-            quantize_static(str(prepared), str(out), Reader(), quant_format=fmt, per_channel=per_channel, activation_type=activations,
-                            weight_type=QuantType.QInt8, calibrate_method=method)
+            quantize_static(
+                str(prepared),
+                str(out),
+                Reader(),
+                quant_format=fmt,
+                per_channel=per_channel,
+                activation_type=activations,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+            )
         run = load_exported(out, "onnx", threads=common.THREADS)
         acc, auc, predicted = test_metrics(run, images, labels)
         ms, _ = latency(run, images[:1], images[:64], 100)
-        rows.append([name, out.stat().st_size, fp32.stat().st_size / out.stat().st_size, acc, auc, float((predicted == reference).mean()), ms])
+        rows.append(
+            [
+                name,
+                out.stat().st_size,
+                fp32.stat().st_size / out.stat().st_size,
+                acc,
+                auc,
+                float((predicted == reference).mean()),
+                ms,
+            ]
+        )
     return rows
 
 
@@ -133,6 +169,7 @@ def main() -> None:
         folder = Path(work)
         fp32 = export_model(model, "onnx", folder / "student.onnx", 1, 28)
         int8 = export_model(model, "onnx-int8", folder / "student.int8.onnx", 1, 28, calibration)
+
         def eager(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
                 return model(x)
@@ -142,7 +179,11 @@ def main() -> None:
             "ONNX fp32": load_exported(fp32, "onnx", threads=common.THREADS),
             "ONNX int8": load_exported(int8, "onnx-int8", threads=common.THREADS),
         }
-        sizes = {"PyTorch eager fp32": sum(p.numel() * 4 for p in model.parameters()), "ONNX fp32": fp32.stat().st_size, "ONNX int8": int8.stat().st_size}
+        sizes = {
+            "PyTorch eager fp32": sum(p.numel() * 4 for p in model.parameters()),
+            "ONNX fp32": fp32.stat().st_size,
+            "ONNX int8": int8.stat().st_size,
+        }
         rows, results = [], {}
         for name, run in runners.items():
             acc, auc, predicted = test_metrics(run, images, labels)
@@ -155,13 +196,23 @@ def main() -> None:
 
     common.table(["model", "bytes", "test ACC", "test AUC", "b1 ms", "b64 img/s"], rows, widths=[20, 9, 9, 9, 8, 10])
     print("bytes: file size for ONNX; for PyTorch the fp32 parameter bytes (BN folded into convs in the ONNX files)")
-    print(f"weight initializers: fp32 {fp32_w} B, int8 {int8_w} B ({fp32_w / int8_w:.2f}x); int8 agrees with fp32 ONNX on {agree:.1%} of test images")
+    print(
+        f"weight initializers: fp32 {fp32_w} B, int8 {int8_w} B ({fp32_w / int8_w:.2f}x); int8 agrees with fp32 ONNX "
+        f"on {agree:.1%} of test images"
+    )
     print()
-    common.table(["other settings tried", "bytes", "fp32/int8", "test ACC", "test AUC", "agree", "b1 ms"], extra, widths=[36, 7, 9, 9, 9, 7, 7])
+    common.table(
+        ["other settings tried", "bytes", "fp32/int8", "test ACC", "test AUC", "agree", "b1 ms"],
+        extra,
+        widths=[36, 7, 9, 9, 9, 7, 7],
+    )
     size_ratio = sizes["ONNX fp32"] / sizes["ONNX int8"]
     change = (results["ONNX int8"][0] - results["ONNX fp32"][0]) * 100
     met = size_ratio >= 3 and change >= -1
-    print(f"target: >= 3x smaller with <= 1 point ACC lost -> {'met' if met else 'MISSED'} ({size_ratio:.2f}x smaller file, ACC change {change:+.2f} points)")
+    print(
+        f"target: >= 3x smaller with <= 1 point ACC lost -> {'met' if met else 'MISSED'} ({size_ratio:.2f}x smaller "
+        f"file, ACC change {change:+.2f} points)"
+    )
     common.ratio(size_ratio)
 
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
 import meddistill.engine as engine
-from meddistill.config import RunConfig
 from meddistill.data import load_dataset
 from meddistill.data.tensors import Batches
-from meddistill.distill import create_method
-from meddistill.distributed import gather_predictions
-from meddistill.evaluate import classification_metrics
-from meddistill.pipeline import build
-from meddistill.weights import load_weights, save_weights
+from meddistill.distillation import create_method
+from meddistill.evaluation import classification_metrics
+from meddistill.io.weights import load_weights, save_weights
+from meddistill.runs.config import RunConfig
+from meddistill.runs.pipeline import build
+from meddistill.training.distributed import gather_predictions
 
 REFERENCE_ACC = {"pneumoniamnist": 0.854, "breastmnist": 0.863}
 
@@ -50,7 +50,14 @@ def main() -> None:
     parser.add_argument("--save", help="write the selected weights here")
     args = parser.parse_args()
 
-    config = RunConfig.from_preset("cpu", data=args.data, seed=args.seed, min_steps=args.min_steps, kd_alpha=args.alpha, kd_temperature=args.temperature).validate()
+    config = RunConfig.from_preset(
+        "cpu",
+        data=args.data,
+        seed=args.seed,
+        min_steps=args.min_steps,
+        kd_alpha=args.alpha,
+        kd_temperature=args.temperature,
+    ).validate()
     dataset = load_dataset(args.data, seed=args.seed)
     size = config.resolved_image_size(dataset.image_size)
     batches = {s: Batches(dataset.splits[s], dataset.channels, size) for s in ("train", "val", "test")}
@@ -75,16 +82,30 @@ def main() -> None:
     weights = engine.class_weights_for(dataset.splits["train"].labels, dataset.num_classes)
     started = time.perf_counter()
     result = engine.fit(
-        model, batches["train"], batches["val"], role=args.role, epochs=config.epochs_for(role, len(dataset.splits["train"])),
-        lr=config.lr, batch_size=config.batch_size, seed=args.seed, patience=config.patience, augment_images=args.augment,
-        class_weights=weights, teacher=teacher, method=method, ema_decay=args.ema,
+        model,
+        batches["train"],
+        batches["val"],
+        role=args.role,
+        epochs=config.epochs_for(role, len(dataset.splits["train"])),
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=args.seed,
+        patience=config.patience,
+        augment_images=args.augment,
+        class_weights=weights,
+        teacher=teacher,
+        method=method,
+        ema_decay=args.ema,
     )
     test = classification_metrics(test_labels, gather_predictions(model, batches["test"], "cpu"))
     print("epoch  val AUC  val ACC  test ACC  test AUC")
     for epoch, (val_auc, val_acc, test_acc, test_auc) in enumerate(per_epoch, start=1):
         mark = "  <- selected" if epoch == result.best_epoch else ""
         print(f"{epoch:5d}  {val_auc:7.3f}  {val_acc:7.3f}  {test_acc:8.3f}  {test_auc:8.3f}{mark}")
-    print(f"{args.role} seed {args.seed} augment={args.augment} ema={args.ema}: test ACC {test['acc']:.3f} AUC {test['auc']:.3f} ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"{args.role} seed {args.seed} augment={args.augment} ema={args.ema}: test ACC {test['acc']:.3f} AUC "
+        f"{test['auc']:.3f} ({time.perf_counter() - started:.0f} s)"
+    )
     if args.save:
         save_weights(model, args.save, metadata={"arch": model.arch, "role": role})
     stem = Path(args.data).stem.lower()

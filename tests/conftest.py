@@ -26,7 +26,9 @@ def data_dir() -> Path:
     """The real data in MEDDISTILL_DATA (default ../shared/data); skip when absent."""
     path = shared_data()
     if not (path / "medmnist" / "breastmnist.npz").is_file():
-        pytest.skip(f"shared data not found at {path}; set MEDDISTILL_DATA to the folder with medmnist/ and chest_xray/")
+        pytest.skip(
+            f"shared data not found at {path}; set MEDDISTILL_DATA to the folder with medmnist/ and chest_xray/"
+        )
     return path
 
 

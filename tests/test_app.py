@@ -9,14 +9,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["app.py", "pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py", "pages/4_Explain.py", "pages/5_Review.py"]
+PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/compare.py", "pages/explain.py", "pages/review.py"]
 TIMEOUT = 60
 
 
 def open_page(path: str) -> AppTest:
     """An AppTest of the whole app switched to ``path`` (so page links resolve as in the real app)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    return at if path == "app.py" else at.switch_page(path)
+    return at.switch_page(path)
 
 
 @pytest.fixture(autouse=True)
@@ -24,13 +24,12 @@ def fresh_manager():
     """Each test gets a job manager over its own MEDDISTILL_HOME."""
     import streamlit as st
 
-    import meddistill.dashboard as dashboard
+    from pages.common.ui import manager
 
     st.cache_resource.clear()
     yield
-    if dashboard._manager is not None:
-        dashboard._manager.close()
-    dashboard._manager = None
+    manager().close()
+    st.cache_resource.clear()
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -41,7 +40,7 @@ def test_pages_with_no_data(path):
 
 
 def test_upload_valid_npz(breast_npz):
-    at = open_page("pages/1_Data.py").run()
+    at = open_page("pages/data.py").run()
     at.file_uploader(key="upload").upload("breastmnist.npz", breast_npz.read_bytes()).run()
     assert not at.exception
     assert not at.error
@@ -50,14 +49,14 @@ def test_upload_valid_npz(breast_npz):
 
 
 def test_upload_bad_zip(tmp_path):
-    at = open_page("pages/1_Data.py").run()
+    at = open_page("pages/data.py").run()
     at.file_uploader(key="upload").upload("scans.zip", b"PK\x03\x04 this is not really a zip", "application/zip").run()
     assert not at.exception
-    assert "scans.zip\" is not a readable zip archive" in at.error[0].value
+    assert 'scans.zip" is not a readable zip archive' in at.error[0].value
 
 
 def test_train_settings_follow_the_preset(small_breast_npz):
-    at = open_page("pages/2_Train.py")
+    at = open_page("pages/train.py")
     at.session_state["dataset"] = str(small_breast_npz)
     at.run()
     at.radio[0].set_value("cpu").run()
@@ -68,16 +67,17 @@ def test_train_settings_follow_the_preset(small_breast_npz):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_tiny_run_to_completion_then_compare(small_breast_npz):
-    at = open_page("pages/2_Train.py")
+    at = open_page("pages/train.py")
     at.session_state["dataset"] = str(small_breast_npz)
     at.run()
     at.radio[0].set_value("smoke").run()
     at.button[0].click().run()
     assert not at.exception
-    import meddistill.dashboard as dashboard
+    from pages.common.ui import manager
 
-    jobs = dashboard.shared_manager()
+    jobs = manager()
     run_id = at.session_state["run_id"]
     deadline = time.time() + 600
     seen_running = False
@@ -93,7 +93,7 @@ def test_tiny_run_to_completion_then_compare(small_breast_npz):
     at.run()
     assert any("Done" in s.value for s in at.success)
 
-    compare = open_page("pages/3_Compare.py").run()
+    compare = open_page("pages/compare.py").run()
     assert not compare.exception
     report = jobs.store.get(run_id).report()
     teacher_acc = f"{report['models']['teacher']['test']['acc']:.1%}"
@@ -102,18 +102,29 @@ def test_tiny_run_to_completion_then_compare(small_breast_npz):
     assert teacher_acc == values[0] and student_acc == values[1]
 
 
-@pytest.fixture()
-def finished_run(small_breast_npz, tmp_path):
-    """A real (tiny) finished run in this test's MEDDISTILL_HOME."""
+@pytest.fixture(scope="module")
+def finished_home(small_breast_npz, tmp_path_factory):
+    """A MEDDISTILL_HOME with one real (tiny) finished run, trained once for the whole module."""
     from meddistill.cli import main
+
+    home = tmp_path_factory.mktemp("app-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDDISTILL_HOME", str(home))
+        assert main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow"]) == 0
+    return home
+
+
+@pytest.fixture()
+def finished_run(finished_home, monkeypatch):
+    """The finished run, with this test's MEDDISTILL_HOME pointed at its home."""
     from meddistill.runs import RunStore
 
-    assert main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow"]) == 0
+    monkeypatch.setenv("MEDDISTILL_HOME", str(finished_home))
     return RunStore().list()[0]
 
 
 def test_compare_reads_finished_run(finished_run):
-    at = open_page("pages/3_Compare.py").run()
+    at = open_page("pages/compare.py").run()
     assert not at.exception
     report = finished_run.report()
     assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
@@ -122,7 +133,7 @@ def test_compare_reads_finished_run(finished_run):
 
 
 def test_explain_test_split_and_upload(finished_run, tmp_path):
-    at = open_page("pages/4_Explain.py").run()
+    at = open_page("pages/explain.py").run()
     assert not at.exception, at.exception
     assert [m.label for m in at.metric] == ["Map agreement (Pearson)", "Top-20% overlap (IoU)"]
     at.radio[1].set_value("disagree").run()
@@ -138,13 +149,13 @@ def test_explain_test_split_and_upload(finished_run, tmp_path):
 
 
 def test_review_records_and_exports(finished_run):
-    at = open_page("pages/5_Review.py").run()
+    at = open_page("pages/review.py").run()
     assert not at.exception, at.exception
     at.text_area[0].input("Patch of consolidation, student right")
     at.radio[1].set_value("agree")
     at.button[0].click().run()
     assert not at.exception
-    from meddistill.reviews import ReviewStore
+    from meddistill.runs.reviews import ReviewStore
 
     latest = ReviewStore().latest(finished_run.id)
     assert list(latest.values())[0]["verdict"] == "agree"
@@ -153,7 +164,20 @@ def test_review_records_and_exports(finished_run):
 
 
 def test_explain_mean_agreement_over_test_split(finished_run):
-    at = open_page("pages/4_Explain.py").run()
+    at = open_page("pages/explain.py").run()
     at.button(key="mean_agreement").click().run()
     assert not at.exception, at.exception
     assert any(m.label.startswith("Mean agreement over 64 test scans") for m in at.metric)
+
+
+def test_compare_without_student_weights(finished_run):
+    """A run whose distilled-student weights are gone still opens on Compare (the download says why it is missing)."""
+    weights = finished_run.folder.weights("student_kd")
+    hidden = weights.with_suffix(".hidden")
+    weights.rename(hidden)
+    try:
+        at = open_page("pages/compare.py").run()
+        assert not at.exception, at.exception
+        assert any("no distilled-student weights" in c.value for c in at.caption)
+    finally:
+        hidden.rename(weights)

@@ -49,12 +49,15 @@ def work(tmp_path: Path) -> Path:
 
 
 def test_valid_archive_with_class_folders_and_wrapping_folder(work: Path) -> None:
-    z = make_zip(work / "data.zip", {
-        "mydata/train/cat/a.png": b"A",
-        "mydata/train/dog/b.png": b"B",
-        "mydata/test/cat/c.png": b"C",
-        "mydata/": b"",
-    })
+    z = make_zip(
+        work / "data.zip",
+        {
+            "mydata/train/cat/a.png": b"A",
+            "mydata/train/dog/b.png": b"B",
+            "mydata/test/cat/c.png": b"C",
+            "mydata/": b"",
+        },
+    )
     target = work / "store" / "abc"
     assert safe_extract_zip(z, target) == target
     assert (target / "mydata/train/dog/b.png").read_bytes() == b"B"
@@ -83,20 +86,22 @@ def test_existing_target_is_returned_without_reextracting(work: Path) -> None:
 
 
 def test_macosx_junk_and_directory_entries_are_skipped(work: Path) -> None:
-    z = make_zip(work / "mac.zip", {
-        "cls/a.png": b"A",
-        "__MACOSX/cls/._a.png": b"junk",
-        "cls/.DS_Store": b"junk",
-        "cls/._b.png": b"junk",
-        "empty/": b"",
-    })
+    z = make_zip(
+        work / "mac.zip",
+        {
+            "cls/a.png": b"A",
+            "__MACOSX/cls/._a.png": b"junk",
+            "cls/.DS_Store": b"junk",
+            "cls/._b.png": b"junk",
+            "empty/": b"",
+        },
+    )
     target = safe_extract_zip(z, work / "store" / "m")
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert files == ["cls/a.png"]
 
 
-@pytest.mark.parametrize("name", ["../evil.png", "/tmp/evil.png", "a/../../evil.png",
-                                  "C:/evil.png", "a\\..\\evil.png"])
+@pytest.mark.parametrize("name", ["../evil.png", "/tmp/evil.png", "a/../../evil.png", "C:/evil.png", "a\\..\\evil.png"])
 def test_zip_slip_refused_and_nothing_written(work: Path, name: str) -> None:
     z = make_zip(work / "slip.zip", {"cls/good.png": b"G", name: b"EVIL"})
     assert_refused(z, work / "store" / "t", "member")
@@ -154,8 +159,10 @@ def test_declared_total_over_cap_refused(work: Path) -> None:
 def test_zip_bomb_refused_before_expansion(work: Path) -> None:
     z = work / "bomb.zip"
     chunk = bytes(16 * 1024 * 1024)
-    with (zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
-          zf.open("cls/zeros.png", "w", force_zip64=True) as member):
+    with (
+        zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("cls/zeros.png", "w", force_zip64=True) as member,
+    ):
         for _ in range(13):  # ~208 MB of zeros, about 200 KB compressed
             member.write(chunk)
     assert z.stat().st_size < 1024 * 1024
@@ -188,8 +195,9 @@ def test_streaming_cap_counts_total_across_members(work: Path, monkeypatch) -> N
     monkeypatch.setattr(archive, "_CHUNK", 7)
     # Declared total (500) passes the header check; the real-byte budget is
     # enforced while streaming if the header check were fooled.
-    monkeypatch.setattr(archive, "_plan", lambda zf, *a: [
-        archive._Member(i, tuple(i.filename.split("/"))) for i in zf.infolist()])
+    monkeypatch.setattr(
+        archive, "_plan", lambda zf, *a: [archive._Member(i, tuple(i.filename.split("/"))) for i in zf.infolist()]
+    )
     assert_refused(z, work / "store" / "t", "size limit", max_total_bytes=250)
 
 
@@ -221,8 +229,7 @@ def test_corrupt_archive_refused_by_name(work: Path, kind: str) -> None:
 
 
 def test_damaged_member_data_refused_and_cleaned(work: Path) -> None:
-    z = make_zip(work / "crc.zip", {"cls/a.png": bytes(range(256)) * 40,
-                                    "cls/b.png": bytes(range(256)) * 40})
+    z = make_zip(work / "crc.zip", {"cls/a.png": bytes(range(256)) * 40, "cls/b.png": bytes(range(256)) * 40})
     raw = bytearray(z.read_bytes())
     raw[200] ^= 0xFF  # inside the first member's compressed data
     z.write_bytes(bytes(raw))
@@ -257,13 +264,16 @@ with zipfile.ZipFile(_BASE, "w", zipfile.ZIP_DEFLATED) as _zf:
     _zf.writestr("other/c.txt", b"c")
 _BASE_BYTES = _BASE.getvalue()
 
-_mutations = st.lists(
-    st.tuples(st.integers(0, len(_BASE_BYTES) - 1), st.integers(0, 255)), max_size=8)
-_name_parts = st.sampled_from(["a", "b", "cls", "..", ".", "", "/", "\\", "C:", "x.png",
-                               "__MACOSX", "._y", "n.zip", ":"])
+_mutations = st.lists(st.tuples(st.integers(0, len(_BASE_BYTES) - 1), st.integers(0, 255)), max_size=8)
+_name_parts = st.sampled_from(
+    ["a", "b", "cls", "..", ".", "", "/", "\\", "C:", "x.png", "__MACOSX", "._y", "n.zip", ":"]
+)
 _names = st.lists(_name_parts, min_size=1, max_size=6).map("".join)
-_hyp = settings(max_examples=int(os.environ.get("MD_HYP_EXAMPLES", "60")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+_hyp = settings(
+    max_examples=int(os.environ.get("MD_HYP_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @_hyp

@@ -21,7 +21,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,29 +47,46 @@ def artifacts() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`streamlit run app.py` on a free localhost port with its own MEDDISTILL_HOME."""
-    home = tmp_path_factory.mktemp("browser-home")
+def _start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free localhost port with ``home`` as MEDDISTILL_HOME; returns (process, url)."""
     port = _free_port()
     env = {**os.environ, "MEDDISTILL_HOME": str(home)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
+                return process, url
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start: " + process.stdout.read().decode(errors="replace")[-2000:])
-    yield url, home
+    process.kill()
+    pytest.fail("streamlit did not start: " + process.stdout.read().decode(errors="replace")[-2000:])
+
+
+def _stop_server(process: subprocess.Popen) -> str:
+    """Stop the server; returns what it printed."""
     process.terminate()
-    process.wait(10)
+    try:
+        out, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the whole-flow test, with its own MEDDISTILL_HOME."""
+    home = tmp_path_factory.mktemp("browser-home")
+    process, url = _start_server(home)
+    yield url, home
+    _stop_server(process)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +123,11 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
 
     page.goto(url)
     page.get_by_text("Recent runs").wait_for()
+    titles = [text.strip().split("\n")[-1] for text in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+    assert titles == ["Home", "Data", "Train", "Compare", "Explain", "Review"]  # the icon's name comes first
     page.screenshot(path=str(artifacts / "home.png"), full_page=True)
 
-    page.goto(f"{url}/Data")
+    page.goto(f"{url}/data")
     page.locator("input[type=file]").set_input_files(str(breast_npz))
     page.get_by_text("Ready: breastmnist").wait_for(timeout=120_000)
     page.get_by_text("Samples per class").wait_for()
@@ -154,3 +181,25 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     time.sleep(3)
     page.screenshot(path=str(artifacts / "explain.png"), full_page=True)
     page.close()
+
+
+def test_switching_page_while_home_loads(browser, tmp_path):
+    """A fresh server: clicking another page while Home still imports the library shows no error box.
+
+    The first run of a page imports torch and the whole library (seconds). An import cycle once made a
+    second page that started meanwhile fail with "cannot import name ... from partially initialized module".
+    """
+    for attempt, (target, title) in enumerate([("Compare", "Compare"), ("Explain", "Explain"), ("Train", "Train")]):
+        process, url = _start_server(tmp_path / f"home-{attempt}")
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        try:
+            page.goto(url)
+            page.locator("[data-testid=stSidebarNav]").get_by_text(target, exact=True).click(timeout=30_000)
+            page.locator("h1").filter(has_text=title).wait_for(timeout=90_000)
+            time.sleep(1)
+            assert page.locator("[data-testid=stException]").count() == 0
+            assert page.get_by_text("This app has encountered an error").count() == 0
+        finally:
+            page.close()
+            log = _stop_server(process)
+        assert "partially initialized module" not in log and "Traceback" not in log, log[-3000:]

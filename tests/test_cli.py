@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from meddistill.cli import main
-from meddistill.config import RunConfig
 from meddistill.runs import RunStore
+from meddistill.runs.config import RunConfig
 from tests.conftest import copy_xray_slice
 
 M_KEYS = {"arch", "params", "size_mb", "flops", "latency_ms_b1", "throughput_b64", "train_seconds", "test"}
@@ -21,12 +21,29 @@ TEST_KEYS = {"acc", "balanced_acc", "auc", "f1", "ece", "sensitivity", "specific
 
 def _cli(*args: str, env_home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MEDDISTILL_HOME": str(env_home)}
-    return subprocess.run([sys.executable, "-m", "meddistill", *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "meddistill", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
+@pytest.mark.slow
 def test_run_end_to_end_on_real_slice(small_breast_npz, tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "2", "--student-epochs", "2", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            "--data",
+            str(small_breast_npz),
+            "--preset",
+            "smoke",
+            "--teacher-epochs",
+            "2",
+            "--student-epochs",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "teacher" in printed and "student_kd" in printed and "speed-up" in printed
@@ -37,7 +54,14 @@ def test_run_end_to_end_on_real_slice(small_breast_npz, tmp_path, capsys):
         assert set(m) >= M_KEYS and set(m["test"]) >= TEST_KEYS
         assert 0 <= m["test"]["acc"] <= 1 and m["params"] > 0 and m["latency_ms_b1"] > 0
     assert report["models"]["student_kd"]["params"] < 0.05 * report["models"]["teacher"]["params"]
-    for name in ("config.json", "metrics.json", "teacher.safetensors", "student_scratch.safetensors", "student_kd.safetensors", "predictions.npz"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "teacher.safetensors",
+        "student_scratch.safetensors",
+        "student_kd.safetensors",
+        "predictions.npz",
+    ):
         assert (out / name).is_file(), name
     assert len(json.loads((out / "metrics.json").read_text())["teacher"]) == 2
     record = RunStore().list()[0]
@@ -62,7 +86,9 @@ def test_run_on_dicom_with_labels_csv(tmp_path):
     from tests.test_loaders import _dicom_csv_folder
 
     out = tmp_path / "run"
-    assert main(["run", "--data", str(_dicom_csv_folder(tmp_path / "dcm")), "--preset", "smoke", "--out", str(out)]) == 0
+    assert (
+        main(["run", "--data", str(_dicom_csv_folder(tmp_path / "dcm")), "--preset", "smoke", "--out", str(out)]) == 0
+    )
     assert json.loads((out / "report.json").read_text())["dataset"]["provenance"]["kind"] == "dicom-csv"
 
 
@@ -82,32 +108,47 @@ def test_check_data(breast_npz, tmp_path, capsys):
         (["show", "nope"], "no run matches 'nope'"),
     ],
 )
-def test_bad_input_exit_2_without_traceback(tmp_path, args, message):
-    import numpy as np
+def test_bad_input_exit_2_with_one_sentence(tmp_path, args, message, capsys, monkeypatch):
+    """In-process: exit status 2 and one line on stderr, naming the problem."""
+    _bad_inputs(tmp_path)
+    monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "home"))
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
-    np.savez(tmp_path / "bad.npz", x=np.zeros(3))
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    """`python -m meddistill` itself: exit status 2, one sentence, no traceback."""
+    _bad_inputs(tmp_path)
+    result = _cli("run", "--data", str(tmp_path / "data"), "--student", "mobilenet", env_home=tmp_path / "home")
+    assert result.returncode == 2, result.stderr
+    assert "unknown model 'mobilenet'" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def _bad_inputs(tmp_path: Path) -> None:
+    """A broken .npz and a tiny valid image folder in ``tmp_path``."""
+    import numpy as np
     from PIL import Image
 
+    np.savez(tmp_path / "bad.npz", x=np.zeros(3))
     for cls in ("a", "b"):
         (tmp_path / "data" / cls).mkdir(parents=True)
         for i in range(4):
             Image.new("L", (8, 8), i * 20).save(tmp_path / "data" / cls / f"{i}.png")
-    result = _cli(*[a.format(tmp=tmp_path) for a in args], env_home=tmp_path / "home")
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_cli_options_reach_the_engine_per_role(small_breast_npz, tmp_path, monkeypatch):
-    """--augment goes to the teacher only, --augment-students to both students; the preset's moving average to all three."""
-    import meddistill.pipeline as pipeline
+@pytest.mark.slow
+def test_cli_options_reach_the_engine_in_a_real_run(small_breast_npz, tmp_path, monkeypatch):
+    """The same, through a real `meddistill run`: what fit is called with for each role."""
+    import meddistill.runs.pipeline as pipeline
 
     seen = {}
     real_fit = pipeline.fit
 
-    def recording_fit(model, *args, role, augment_images, ema_decay, **kwargs):
-        seen[role] = (augment_images, ema_decay)
-        return real_fit(model, *args, role=role, augment_images=augment_images, ema_decay=ema_decay, **kwargs)
+    def recording_fit(model, train, val, settings, *, role, **kwargs):
+        seen[role] = (settings.augment, settings.ema_decay)
+        return real_fit(model, train, val, settings, role=role, **kwargs)
 
     monkeypatch.setattr(pipeline, "fit", recording_fit)
     args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--augment", "--out"]
@@ -127,7 +168,9 @@ def test_cpu_preset_augments_the_teacher_and_averages_weights():
 
 
 def _ct_mr_folder(root: Path) -> Path:
-    """Every single-frame 2-D CT or MR file in pydicom's test data (several transfer syntaxes), labelled by modality in labels.csv."""
+    """Every single-frame 2-D CT or MR file in pydicom's test data (several transfer syntaxes), labelled
+    by modality in labels.csv.
+    """
     import shutil
     import warnings
 
@@ -141,7 +184,11 @@ def _ct_mr_folder(root: Path) -> Path:
             warnings.simplefilter("ignore")
             try:
                 ds = pydicom.dcmread(path)
-                if ds.get("Modality") not in ("CT", "MR") or int(ds.get("NumberOfFrames", 1) or 1) > 1 or ds.pixel_array.ndim != 2:
+                if (
+                    ds.get("Modality") not in ("CT", "MR")
+                    or int(ds.get("NumberOfFrames", 1) or 1) > 1
+                    or ds.pixel_array.ndim != 2
+                ):
                     continue
             except Exception:  # files pydicom itself cannot decode are not what this test is about
                 continue
@@ -154,7 +201,9 @@ def _ct_mr_folder(root: Path) -> Path:
 
 @pytest.mark.slow
 def test_default_command_on_real_dicom_with_labels_csv(tmp_path):
-    """`meddistill run --data FOLDER --out DIR` with default settings on real CT and MR files, compressed ones included."""
+    """`meddistill run --data FOLDER --out DIR` with default settings on real CT and MR files, compressed
+    ones included.
+    """
     root = _ct_mr_folder(tmp_path / "dcm")
     assert len(list(root.glob("*.dcm"))) >= 12
     out = tmp_path / "run"
@@ -162,5 +211,18 @@ def test_default_command_on_real_dicom_with_labels_csv(tmp_path):
     report = json.loads((out / "report.json").read_text())
     default = RunConfig.from_preset()  # cpu here, thorough on a GPU machine
     assert report["config"]["preset"] == default.preset and report["dataset"]["provenance"]["kind"] == "dicom-csv"
-    assert report["dataset"]["classes"] == ["CT", "MR"] and report["dataset"]["train_image_size"] == default.max_image_size  # 512 px scans, capped
+    assert (
+        report["dataset"]["classes"] == ["CT", "MR"] and report["dataset"]["train_image_size"] == default.max_image_size
+    )  # 512 px scans, capped
     assert all(m["epochs_run"] > 1 for m in report["models"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["attention", "fitnet"])
+def test_feature_methods_run_end_to_end(small_breast_npz, tmp_path, method):
+    """Feature methods through the whole pipeline (the feature channels are found with a forward hook)."""
+    out = tmp_path / method
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--method", method, "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["method"] == method and 0 <= report["models"]["student_kd"]["test"]["acc"] <= 1

@@ -10,8 +10,15 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from meddistill import deid
-from meddistill.deid import BASIC_PROFILE_TAGS, SAFE_METADATA_KEYWORDS, UID_TAGS, deidentify, deidentify_file, safe_metadata
+import meddistill.data.deid as deid
+from meddistill.data.deid import (
+    BASIC_PROFILE_TAGS,
+    SAFE_METADATA_KEYWORDS,
+    UID_TAGS,
+    deidentify,
+    deidentify_file,
+    safe_metadata,
+)
 from meddistill.errors import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -92,7 +99,13 @@ def test_profile_table_covers_the_basic_identifiers():
         AcquisitionDate ContentDate StudyTime SeriesTime AcquisitionTime ContentTime DeviceSerialNumber
         StationName StudyDescription SeriesDescription RequestAttributesSequence""".split()
     assert not set(expected) - set(BASIC_PROFILE_TAGS)
-    assert {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID", "MediaStorageSOPInstanceUID"} <= UID_TAGS
+    assert {
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "FrameOfReferenceUID",
+        "MediaStorageSOPInstanceUID",
+    } <= UID_TAGS
     assert BASIC_PROFILE_TAGS["PatientName"] == "Z" and BASIC_PROFILE_TAGS["PatientAddress"] == "X"
 
 

@@ -16,7 +16,14 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import MPEG2MPML
 
 from meddistill.data import dicom
-from meddistill.data.dicom import WINDOW_PRESETS, DicomImage, apply_window, is_dicom, read_dicom_for_display, read_dicom_pixels
+from meddistill.data.dicom import (
+    WINDOW_PRESETS,
+    DicomImage,
+    apply_window,
+    is_dicom,
+    read_dicom_for_display,
+    read_dicom_pixels,
+)
 from meddistill.errors import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -71,7 +78,10 @@ def test_monochrome1_is_inverted_so_higher_is_brighter():
     assert img.inverted
     expected = 255 - apply_window(img.pixels, img.default_center, img.default_width)
     np.testing.assert_array_equal(img.image, expected)
-    hi, lo = np.unravel_index(img.pixels.argmax(), img.pixels.shape), np.unravel_index(img.pixels.argmin(), img.pixels.shape)
+    hi, lo = (
+        np.unravel_index(img.pixels.argmax(), img.pixels.shape),
+        np.unravel_index(img.pixels.argmin(), img.pixels.shape),
+    )
     assert img.image[hi] < img.image[lo]  # MONOCHROME1: the largest value is the darkest
     np.testing.assert_array_equal(img.render(1600, 2800), expected)
 
@@ -93,7 +103,11 @@ def test_lossless_compressed_mr_matches_uncompressed(name, syntax_word):
 
 @pytest.mark.parametrize(
     ("name", "syntax_word"),
-    [("JPGExtended.dcm", "JPEG Extended"), ("JPGLosslessP14SV1_1s_1f_8b.dcm", "JPEG Lossless"), ("693_J2KI.dcm", "JPEG 2000")],
+    [
+        ("JPGExtended.dcm", "JPEG Extended"),
+        ("JPGLosslessP14SV1_1s_1f_8b.dcm", "JPEG Lossless"),
+        ("693_J2KI.dcm", "JPEG 2000"),
+    ],
 )
 def test_other_compressed_monochrome_files_decode(name, syntax_word):
     path = _file(name)
@@ -104,7 +118,14 @@ def test_other_compressed_monochrome_files_decode(name, syntax_word):
 
 @pytest.mark.parametrize(
     "name",
-    ["SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_rle.dcm", "SC_rgb_gdcm_KY.dcm", "SC_ybr_full_uncompressed.dcm", "SC_rgb_16bit.dcm"],
+    [
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_dcmtk_+eb+cy+np.dcm",
+        "SC_rgb_rle.dcm",
+        "SC_rgb_gdcm_KY.dcm",
+        "SC_ybr_full_uncompressed.dcm",
+        "SC_rgb_16bit.dcm",
+    ],
 )
 def test_colour_files_give_rgb_matching_the_uncompressed_original(name):
     reference = read_dicom_pixels(_file("SC_rgb.dcm"))
@@ -239,7 +260,9 @@ def test_missing_decoder_names_the_package(monkeypatch):
         is_available = False
 
     monkeypatch.setattr(dicom, "get_decoder", lambda uid: _Unavailable())
-    with pytest.raises(DataError, match=r"MR_small_jp2klossless\.dcm .*JPEG 2000.*pip install pylibjpeg pylibjpeg-openjpeg"):
+    with pytest.raises(
+        DataError, match=r"MR_small_jp2klossless\.dcm .*JPEG 2000.*pip install pylibjpeg pylibjpeg-openjpeg"
+    ):
         read_dicom_pixels(_file("MR_small_jp2klossless.dcm"))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from meddistill.distill import available_methods, create_method, kd_loss
+from meddistill.distillation import available_methods, create_method, kd_loss
 
 
 def test_identical_logits_soft_term_is_zero():
@@ -19,7 +19,9 @@ def test_alpha_zero_is_cross_entropy():
     student = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
     teacher = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
     labels = torch.tensor([0, 1, 2, 3, 0])
-    assert kd_loss(student, teacher, labels, 3.0, 0.0).item() == pytest.approx(F.cross_entropy(student, labels).item(), abs=1e-7)
+    assert kd_loss(student, teacher, labels, 3.0, 0.0).item() == pytest.approx(
+        F.cross_entropy(student, labels).item(), abs=1e-7
+    )
 
 
 def test_hand_computed_case():

@@ -1,4 +1,6 @@
-"""`torchrun --nproc_per_node=2 -m meddistill run` on CPU (gloo): complete run folder, world size, metrics equal one process."""
+"""`torchrun --nproc_per_node=2 -m meddistill run` on CPU (gloo): complete run folder, world size,
+metrics equal one process.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ import numpy as np
 import pytest
 
 from meddistill.data.tensors import Batches
-from meddistill.evaluate import classification_metrics, predict
-from meddistill.pipeline import ROLES, load_trained
+from meddistill.evaluation import classification_metrics, predict
 from meddistill.runs import RunStore
+from meddistill.runs.layout import ROLES, load_trained
 
 pytestmark = pytest.mark.slow
 
@@ -21,13 +23,39 @@ pytestmark = pytest.mark.slow
 def test_torchrun_two_processes(small_breast_npz, tmp_path, isolated_home):
     out = tmp_path / "cluster-run"
     env = {**os.environ, "MEDDISTILL_HOME": str(isolated_home), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "meddistill", "run",
-               "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow", "--teacher-epochs", "2", "--student-epochs", "2",
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "meddistill",
+        "run",
+        "--data",
+        str(small_breast_npz),
+        "--preset",
+        "smoke",
+        "--teacher",
+        "resnet_narrow",
+        "--teacher-epochs",
+        "2",
+        "--student-epochs",
+        "2",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    for name in ("config.json", "report.json", "metrics.json", "dataset.json", "predictions.npz", *(f"{r}.safetensors" for r in ROLES)):
+    for name in (
+        "config.json",
+        "report.json",
+        "metrics.json",
+        "dataset.json",
+        "predictions.npz",
+        *(f"{r}.safetensors" for r in ROLES),
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["world_size"] == 2
@@ -36,7 +64,7 @@ def test_torchrun_two_processes(small_breast_npz, tmp_path, isolated_home):
     records = RunStore().list()
     assert len(records) == 1 and records[0].status == "done"  # only rank 0 wrote the index
 
-    from meddistill.cases import run_dataset
+    from meddistill.views.cases import run_dataset
 
     dataset = run_dataset(out)
     test = Batches(dataset.splits["test"], dataset.channels, report["dataset"]["train_image_size"])
@@ -52,7 +80,22 @@ def test_import_cluster_run_into_the_index(small_breast_npz, tmp_path, isolated_
 
     out = tmp_path / "elsewhere"
     monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "cluster-home"))
-    assert main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(small_breast_npz),
+                "--preset",
+                "smoke",
+                "--teacher",
+                "resnet_narrow",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     monkeypatch.setenv("MEDDISTILL_HOME", str(isolated_home))
     assert RunStore().list() == []
     assert main(["import", str(out)]) == 0

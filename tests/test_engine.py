@@ -8,10 +8,10 @@ import torch
 
 from meddistill.data import load_dataset
 from meddistill.data.tensors import Batches
-from meddistill.distill import create_method
-from meddistill.engine import fit, teacher_logits
+from meddistill.distillation import create_method
 from meddistill.errors import Cancelled, TrainingError
 from meddistill.models import create_model
+from meddistill.training import FitSettings, fit, teacher_logits
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,28 @@ def test_cancel_within_one_batch(batches):
         return calls["n"] > 3  # ask to stop after the third batch
 
     with pytest.raises(Cancelled):
-        fit(_student(), batches["train"], batches["val"], role="s", epochs=5, lr=1e-3, batch_size=16, callback=callback, should_stop=should_stop)
+        fit(
+            _student(),
+            batches["train"],
+            batches["val"],
+            FitSettings(epochs=5, lr=0.001, batch_size=16),
+            role="s",
+            callback=callback,
+            should_stop=should_stop,
+        )
     assert [e.batch for e in seen if e.kind == "batch"] == [1, 2, 3]
 
 
 def test_progress_and_best_epoch_kept(batches):
     events = []
-    result = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=3e-3, batch_size=32, callback=events.append, patience=10)
+    result = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=4, lr=0.003, batch_size=32, patience=10),
+        role="s",
+        callback=events.append,
+    )
     epochs = [e for e in events if e.kind == "epoch"]
     assert [e.epoch for e in epochs] == [1, 2, 3, 4]
     assert all(e.eta >= 0 and e.elapsed > 0 for e in events)
@@ -54,13 +69,31 @@ def test_progress_and_best_epoch_kept(batches):
 
 
 def test_early_stopping(batches):
-    result = fit(_student(), batches["train"], batches["val"], role="s", epochs=30, lr=0.5, batch_size=32, patience=2)
+    result = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=30, lr=0.5, batch_size=32, patience=2),
+        role="s",
+    )
     assert result.stopped_early and len(result.history) < 30
 
 
 def test_reproducible_on_cpu(batches):
-    a = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=1e-3, batch_size=32, seed=5, augment_images=True)
-    b = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=1e-3, batch_size=32, seed=5, augment_images=True)
+    a = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=2, lr=0.001, batch_size=32, seed=5, augment=True),
+        role="s",
+    )
+    b = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=2, lr=0.001, batch_size=32, seed=5, augment=True),
+        role="s",
+    )
     for key in a.best_state:
         assert torch.equal(a.best_state[key], b.best_state[key]), key
 
@@ -76,14 +109,30 @@ def test_cached_teacher_logits_equal_live_teacher(batches):
 
 def test_distillation_with_cached_logits_matches_live(batches, monkeypatch):
     """Caching is an optimisation only: the distilled weights are the same as with a live teacher."""
-    import meddistill.engine as engine
+    import meddistill.training.engine as engine
 
     torch.manual_seed(1)
     teacher = create_model("resnet_narrow", 2, 1, 28).eval()
     method = create_method("kd", temperature=4.0, alpha=0.9)
-    cached = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    cached = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=1, lr=0.001, batch_size=32),
+        role="kd",
+        teacher=teacher,
+        method=method,
+    )
     monkeypatch.setattr(engine, "teacher_logits", lambda *a, **k: None)
-    live = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    live = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=1, lr=0.001, batch_size=32),
+        role="kd",
+        teacher=teacher,
+        method=method,
+    )
     for key in cached.best_state:
         assert torch.allclose(cached.best_state[key].float(), live.best_state[key].float(), atol=1e-5), key
 
@@ -94,7 +143,15 @@ def test_feature_methods_train(batches, name):
     teacher = create_model("resnet18", 2, 1, 28).eval()
     kwargs = {"student_channels": 96, "teacher_channels": 512} if name == "fitnet" else {}
     method = create_method(name, **kwargs)
-    result = fit(_student(), batches["train"], batches["val"], role="kd", epochs=1, lr=1e-3, batch_size=32, teacher=teacher, method=method)
+    result = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=1, lr=0.001, batch_size=32),
+        role="kd",
+        teacher=teacher,
+        method=method,
+    )
     assert np.isfinite(result.history[0]["train_loss"])
 
 
@@ -103,13 +160,19 @@ def test_nan_loss_stops_with_reason(batches):
     with torch.no_grad():
         model.classifier[-1].weight.fill_(float("nan"))
     with pytest.raises(TrainingError, match="The s loss became nan at epoch 1, batch 1; lower the learning rate"):
-        fit(model, batches["train"], batches["val"], role="s", epochs=1, lr=1e-3)
+        fit(model, batches["train"], batches["val"], FitSettings(epochs=1, lr=0.001), role="s")
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])
 def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
     """A run cut off after epoch 2 resumes at epoch 3 and ends like an uninterrupted one, moving average included."""
-    full = fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "a", ema_decay=ema_decay)
+    full = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "a", ema_decay=ema_decay),
+        role="s",
+    )
     calls = {"n": 0}
 
     def stop_in_epoch_three():
@@ -117,9 +180,23 @@ def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
         return calls["n"] > 2 * 5 + 1
 
     with pytest.raises(Cancelled):
-        fit(_student(), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", should_stop=stop_in_epoch_three, ema_decay=ema_decay)
+        fit(
+            _student(),
+            batches["train"],
+            batches["val"],
+            FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "b", ema_decay=ema_decay),
+            role="s",
+            should_stop=stop_in_epoch_three,
+        )
     events = []
-    resumed = fit(_student(9), batches["train"], batches["val"], role="s", epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path / "b", callback=events.append, ema_decay=ema_decay)
+    resumed = fit(
+        _student(9),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "b", ema_decay=ema_decay),
+        role="s",
+        callback=events.append,
+    )
     assert [e.epoch for e in events if e.kind == "epoch"] == [3, 4]
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     for key in full.best_state:
@@ -130,8 +207,20 @@ def test_moving_average_is_what_is_kept(batches):
     """With ema_decay the kept weights are the average: between the start and the raw weights, and scored on val."""
     start = _student()
     initial = {k: v.clone() for k, v in start.state_dict().items()}
-    raw = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=3e-3, batch_size=32, patience=10)
-    averaged = fit(_student(), batches["train"], batches["val"], role="s", epochs=2, lr=3e-3, batch_size=32, patience=10, ema_decay=0.9)
+    raw = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=2, lr=0.003, batch_size=32, patience=10),
+        role="s",
+    )
+    averaged = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=2, lr=0.003, batch_size=32, patience=10, ema_decay=0.9),
+        role="s",
+    )
     weight = "classifier.2.weight"
     moved_raw = (raw.best_state[weight] - initial[weight]).norm()
     moved_average = (averaged.best_state[weight] - initial[weight]).norm()

@@ -15,7 +15,7 @@ from meddistill.explain import Explanation, available_explainers, explain_pair, 
 from meddistill.models import available_models, create_model
 
 HEAVY = ("densenet121", "resnet50")  # occlusion and IG take 4-6 s each on them; Grad-CAM covers them
-X_GOLDEN = (np.arange(16, dtype=np.float64).reshape(4, 4) / 8.0 - 1.0)  # -1 .. 0.875
+X_GOLDEN = np.arange(16, dtype=np.float64).reshape(4, 4) / 8.0 - 1.0  # -1 .. 0.875
 CONV_W, CONV_B = np.array([2.0, -1.0]), np.array([0.0, 0.25])
 LIN_W = np.array([[1.0, -3.0], [-1.0, 2.0]])
 
@@ -25,7 +25,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _golden_net() -> nn.Sequential:
     """Conv2d(1, 2, 1) -> ReLU -> global average pool -> Linear(2, 2), all weights set by hand."""
-    net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)
+    )
     with torch.no_grad():
         net[0].weight.copy_(torch.tensor(CONV_W).view(2, 1, 1, 1))
         net[0].bias.copy_(torch.tensor(CONV_B))
@@ -134,7 +136,9 @@ def test_fifty_calls_leave_the_model_untouched():
     np.testing.assert_array_equal(maps[0], maps[47])  # same map every time: eval mode, no drift
     assert _hooks(model) == 0
     assert all(p.grad is None for p in model.parameters())
-    assert [p.requires_grad for p in model.parameters()].count(False) == 1 and not model.features[0][0].weight.requires_grad
+    assert [p.requires_grad for p in model.parameters()].count(False) == 1 and not model.features[0][
+        0
+    ].weight.requires_grad
     assert [m.training for m in model.modules()] == modes
     assert [m.inplace for m in model.modules() if hasattr(m, "inplace")] == inplace and any(inplace)
     for key, value in model.state_dict().items():  # batch-norm statistics not updated
@@ -148,7 +152,9 @@ def test_overlay_shapes_and_colours():
     assert out.shape == (30, 40, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(overlay(grey, heat, opacity=0.0), np.stack([grey] * 3, -1))
     np.testing.assert_array_equal(overlay(grey, heat, opacity=1.0)[0, 0], [128, 0, 0])  # jet(1) = dark red
-    np.testing.assert_array_equal(overlay(grey, np.zeros((28, 28)), opacity=1.0)[0, 0], [0, 0, 128])  # jet(0) = dark blue
+    np.testing.assert_array_equal(
+        overlay(grey, np.zeros((28, 28)), opacity=1.0)[0, 0], [0, 0, 128]
+    )  # jet(0) = dark blue
     colour = np.zeros((20, 20, 3), np.uint8)
     assert overlay(colour, heat).shape == (20, 20, 3)
     with pytest.raises(ValueError, match="choose one of: jet"):
@@ -171,7 +177,19 @@ def trained_run(small_breast_npz, tmp_path_factory):
     root = tmp_path_factory.mktemp("explain_run")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MEDDISTILL_HOME", str(root / "home"))
-        code = main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow", "--out", str(root / "run")])
+        code = main(
+            [
+                "run",
+                "--data",
+                str(small_breast_npz),
+                "--preset",
+                "smoke",
+                "--teacher",
+                "resnet_narrow",
+                "--out",
+                str(root / "run"),
+            ]
+        )
     assert code == 0
     with np.load(small_breast_npz) as data:
         scan = data["test_images"][0]
@@ -181,7 +199,12 @@ def trained_run(small_breast_npz, tmp_path_factory):
 
 def test_cli_explain_writes_overlay_and_map(trained_run, tmp_path, capsys):
     out = tmp_path / "maps" / "scan_cam.png"
-    assert main(["explain", "--run", str(trained_run / "run"), "--image", str(trained_run / "scan.png"), "--out", str(out)]) == 0
+    assert (
+        main(
+            ["explain", "--run", str(trained_run / "run"), "--image", str(trained_run / "scan.png"), "--out", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "student_kd" in printed and ("benign" in printed or "malignant" in printed)
     picture = np.asarray(Image.open(out))
@@ -198,18 +221,33 @@ def test_cli_explain_by_run_id_colour_jpeg_teacher(trained_run, tmp_path, capsys
     scan = np.asarray(Image.open(trained_run / "scan.png"))
     Image.fromarray(np.stack([scan] * 3, -1)).resize((60, 50)).save(tmp_path / "scan.jpg")
     out = tmp_path / "cam.png"
-    args = ["explain", "--run", record.id, "--image", str(tmp_path / "scan.jpg"), "--model", "teacher", "--method", "occlusion", "--out", str(out)]
+    args = [
+        "explain",
+        "--run",
+        record.id,
+        "--image",
+        str(tmp_path / "scan.jpg"),
+        "--model",
+        "teacher",
+        "--method",
+        "occlusion",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert np.asarray(Image.open(out)).shape == (50, 60, 3) and np.load(tmp_path / "cam.npy").shape == (28, 28)
     assert "teacher" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("bad_image", "bad.png"),
-    ("missing_image", "nothing.png"),
-    ("not_png", "must end in .png"),
-    ("unknown_run", "no run matches"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("bad_image", "bad.png"),
+        ("missing_image", "nothing.png"),
+        ("not_png", "must end in .png"),
+        ("unknown_run", "no run matches"),
+    ],
+)
 def test_cli_explain_bad_input_exits_2(trained_run, tmp_path, capsys, case, message):
     (tmp_path / "bad.png").write_bytes(b"this is not a png at all")
     image, run, out = trained_run / "scan.png", str(trained_run / "run"), tmp_path / "out.png"

@@ -7,11 +7,18 @@ import json
 import pytest
 import torch
 
-from meddistill import cli_export, pipeline
+import meddistill.runs.pipeline as pipeline
 from meddistill.cli import main
-from meddistill.export import EXTENSIONS, FORMATS, check_export, export_model, export_run, load_exported
+from meddistill.evaluation.export import (
+    available_formats,
+    check_export,
+    export_model,
+    format_extension,
+    load_exported,
+)
 from meddistill.models import create_model
-from meddistill.pipeline import load_trained
+from meddistill.runs.export import export_run
+from meddistill.runs.layout import load_trained
 
 LIMITS = {"torchscript": (1e-4, 1.0), "onnx": (1e-4, 1.0), "onnx-int8": (0.1, 0.9)}  # (max prob diff, min agreement)
 
@@ -40,11 +47,11 @@ def test_images(trained_run):
     return Batches(dataset.splits["test"], summary["channels"], summary["train_image_size"]).images
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", available_formats())
 def test_export_run_round_trip(trained_run, test_images, fmt):
     run_dir, _ = trained_run
     result = export_run(run_dir, fmt)
-    path = run_dir / "exports" / f"student_kd{EXTENSIONS[fmt]}"
+    path = run_dir / "exports" / f"student_kd{format_extension(fmt)}"
     assert result["path"] == str(path) and path.is_file()
     assert result["format"] == fmt and result["role"] == "student_kd"
     assert result["size_bytes"] == path.stat().st_size > 0
@@ -105,12 +112,11 @@ def test_check_export_catches_a_different_model(trained_run, test_images, tmp_pa
 
 def test_export_model_rejects_bad_arguments(tmp_path):
     model = create_model("tiny_cnn", 2, 1, 28)
-    with pytest.raises(ValueError, match="torchscript, onnx, onnx-int8"):
+    with pytest.raises(ValueError, match="choose one of: onnx, onnx-int8, torchscript"):
         export_model(model, "tflite", tmp_path / "m.tflite", 1, 28)
     with pytest.raises(ValueError, match="calibration"):
         export_model(model, "onnx-int8", tmp_path / "m.int8.onnx", 1, 28)
     assert not list(tmp_path.iterdir())
-    assert cli_export.FORMATS == FORMATS and cli_export.ROLES == pipeline.ROLES
 
 
 def test_cli_export(trained_run, tmp_path, monkeypatch, capsys):
@@ -125,7 +131,9 @@ def test_cli_export(trained_run, tmp_path, monkeypatch, capsys):
     assert str(out) in printed and "agreement 100.0%" in printed
     assert out.is_file() and load_exported(out, "torchscript")(torch.zeros(3, 1, 28, 28)).shape == (3, 2)
 
-    assert main(["export", str(run_dir), "--model", "student_scratch"]) == 0  # a folder path works too; default format onnx
+    assert (
+        main(["export", str(run_dir), "--model", "student_scratch"]) == 0
+    )  # a folder path works too; default format onnx
     assert (run_dir / "exports" / "student_scratch.onnx").is_file()
 
 

@@ -9,8 +9,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from meddistill.data.tensors import to_tensor
-from meddistill.explain import predict_proba, saliency
-from meddistill.faithfulness import curve_area, deletion_curve, mean_saliency_agreement, pearson, random_map, top_iou, top_mask
+from meddistill.explain import (
+    curve_area,
+    deletion_curve,
+    mean_saliency_agreement,
+    pearson,
+    predict_proba,
+    random_map,
+    saliency,
+    top_iou,
+    top_mask,
+)
 from meddistill.models import create_model
 
 PATCH = 14  # 196 pixels: more than the map's top 20% (157 of 784), so that top set can lie wholly inside it
@@ -136,7 +145,10 @@ def test_gradcam_finds_the_planted_patch_and_deletion_beats_random(planted):
     assert np.mean(recall) >= 0.6, np.mean(recall)  # the patch lies in the map's top 20%
     assert np.mean(near) >= 0.6, np.mean(near)  # and the top 20% lies on the patch or within 3 px of it
     assert np.mean(control) < 0.35  # a random map does not pass the same bar
-    print(f"inside {np.mean(inside):.3f}, recall {np.mean(recall):.3f}, near {np.mean(near):.3f}, random {np.mean(control):.3f}")
+    print(
+        f"inside {np.mean(inside):.3f}, recall {np.mean(recall):.3f}, near {np.mean(near):.3f}, random "
+        f"{np.mean(control):.3f}"
+    )
     assert np.mean(area_cam) < np.mean(area_random), (np.mean(area_cam), np.mean(area_random))
 
 

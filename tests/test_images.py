@@ -158,8 +158,10 @@ def test_decompression_bomb_refused_by_name(tmp_path: Path, side: int) -> None:
     png = patch_ihdr(encoded(Image.new("L", (8, 8)), "PNG"), side, side)
     path = tmp_path / "bomb.png"
     path.write_bytes(png)
-    message = (f'Image "bomb.png" has {side * side} pixels, more than the limit of '
-               f"{MAX_IMAGE_PIXELS}; downscale it before uploading.")
+    message = (
+        f'Image "bomb.png" has {side * side} pixels, more than the limit of '
+        f"{MAX_IMAGE_PIXELS}; downscale it before uploading."
+    )
     with pytest.raises(DataError) as info:
         read_image(path)
     assert str(info.value) == message
@@ -182,11 +184,14 @@ def test_zero_size_refused(tmp_path: Path) -> None:
         read_image(path)
 
 
-@pytest.mark.parametrize("name,content,match", [
-    ("notes.png", b"this is a text file, not a picture\n", "not a PNG, JPEG, BMP or TIFF"),
-    ("empty.png", b"", "empty"),
-    ("anim.png", None, "not a PNG, JPEG, BMP or TIFF"),
-])
+@pytest.mark.parametrize(
+    "name,content,match",
+    [
+        ("notes.png", b"this is a text file, not a picture\n", "not a PNG, JPEG, BMP or TIFF"),
+        ("empty.png", b"", "empty"),
+        ("anim.png", None, "not a PNG, JPEG, BMP or TIFF"),
+    ],
+)
 def test_non_images_refused_by_name(tmp_path: Path, name, content, match) -> None:
     path = tmp_path / name
     path.write_bytes(content if content is not None else encoded(Image.fromarray(RGB), "GIF"))
@@ -225,8 +230,11 @@ _SEEDS = {
     ".tif": encoded(Image.fromarray(GREY[:8, :8]), "TIFF"),
     ".bmp": encoded(Image.fromarray(GREY[:8, :8]), "BMP"),
 }
-_hyp = settings(max_examples=int(os.environ.get("MD_HYP_EXAMPLES", "60")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+_hyp = settings(
+    max_examples=int(os.environ.get("MD_HYP_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @_hyp
@@ -239,8 +247,7 @@ def test_property_random_bytes(data: bytes, suffix: str) -> None:
 @given(st.sampled_from(sorted(_SEEDS)), st.data())
 def test_property_mutated_valid_images(suffix: str, draw) -> None:
     raw = bytearray(_SEEDS[suffix])
-    for pos, value in draw.draw(st.lists(st.tuples(
-            st.integers(0, len(raw) - 1), st.integers(0, 255)), max_size=6)):
+    for pos, value in draw.draw(st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)), max_size=6)):
         raw[pos] = value
     cut = draw.draw(st.integers(0, len(raw)))
     _check_outcome(bytes(raw[:cut]) if draw.draw(st.booleans()) else bytes(raw), suffix)

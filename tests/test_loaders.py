@@ -44,8 +44,13 @@ def test_official_npz(breast_npz):
 def test_npz_rgb_without_val(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "colour.npz"
-    np.savez(path, train_images=rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8), train_labels=np.arange(40) % 3,
-             test_images=rng.integers(0, 255, (9, 16, 16, 3), dtype=np.uint8), test_labels=np.arange(9)[:, None] % 3)
+    np.savez(
+        path,
+        train_images=rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8),
+        train_labels=np.arange(40) % 3,
+        test_images=rng.integers(0, 255, (9, 16, 16, 3), dtype=np.uint8),
+        test_labels=np.arange(9)[:, None] % 3,
+    )
     data = load_dataset(path, seed=1)
     assert data.channels == 3 and data.num_classes == 3
     assert len(data.splits["train"]) + len(data.splits["val"]) == 40
@@ -57,11 +62,51 @@ def test_npz_rgb_without_val(tmp_path):
     "arrays, message",
     [
         (dict(images=np.zeros((4, 8, 8), np.uint8)), "lacks the keys train_images"),
-        (dict(train_images=np.zeros((4, 8, 8), np.uint8), train_labels=np.zeros(3, int), test_images=np.zeros((2, 8, 8), np.uint8), test_labels=np.zeros(2, int)), "has 3 labels for 4 images"),
-        (dict(train_images=np.full((4, 8, 8), np.nan), train_labels=np.arange(4) % 2, test_images=np.zeros((2, 8, 8)), test_labels=np.arange(2)), "NaN or infinite"),
-        (dict(train_images=np.zeros((4, 8, 8), np.uint8), train_labels=np.array([0, 1, -1, 0]), test_images=np.zeros((2, 8, 8), np.uint8), test_labels=np.arange(2)), "negative label"),
-        (dict(train_images=np.zeros((4, 8, 8, 5), np.uint8), train_labels=np.arange(4) % 2, test_images=np.zeros((2, 8, 8, 5), np.uint8), test_labels=np.arange(2)), "expected \\(N, H, W\\)"),
-        (dict(train_images=np.zeros((4, 8, 8), np.uint8), train_labels=np.zeros(4, int), test_images=np.zeros((2, 8, 8), np.uint8), test_labels=np.zeros(2, int)), "only one class"),
+        (
+            dict(
+                train_images=np.zeros((4, 8, 8), np.uint8),
+                train_labels=np.zeros(3, int),
+                test_images=np.zeros((2, 8, 8), np.uint8),
+                test_labels=np.zeros(2, int),
+            ),
+            "has 3 labels for 4 images",
+        ),
+        (
+            dict(
+                train_images=np.full((4, 8, 8), np.nan),
+                train_labels=np.arange(4) % 2,
+                test_images=np.zeros((2, 8, 8)),
+                test_labels=np.arange(2),
+            ),
+            "NaN or infinite",
+        ),
+        (
+            dict(
+                train_images=np.zeros((4, 8, 8), np.uint8),
+                train_labels=np.array([0, 1, -1, 0]),
+                test_images=np.zeros((2, 8, 8), np.uint8),
+                test_labels=np.arange(2),
+            ),
+            "negative label",
+        ),
+        (
+            dict(
+                train_images=np.zeros((4, 8, 8, 5), np.uint8),
+                train_labels=np.arange(4) % 2,
+                test_images=np.zeros((2, 8, 8, 5), np.uint8),
+                test_labels=np.arange(2),
+            ),
+            "expected \\(N, H, W\\)",
+        ),
+        (
+            dict(
+                train_images=np.zeros((4, 8, 8), np.uint8),
+                train_labels=np.zeros(4, int),
+                test_images=np.zeros((2, 8, 8), np.uint8),
+                test_labels=np.zeros(2, int),
+            ),
+            "only one class",
+        ),
     ],
 )
 def test_bad_npz(tmp_path, arrays, message):
@@ -74,14 +119,26 @@ def test_bad_npz(tmp_path, arrays, message):
 
 def test_npz_object_array_refused(tmp_path):
     path = tmp_path / "pickled.npz"
-    np.savez(path, train_images=np.array([np.zeros((2, 2)), "x"], dtype=object), train_labels=np.zeros(2), test_images=np.zeros((1, 2, 2)), test_labels=np.zeros(1))
+    np.savez(
+        path,
+        train_images=np.array([np.zeros((2, 2)), "x"], dtype=object),
+        train_labels=np.zeros(2),
+        test_images=np.zeros((1, 2, 2)),
+        test_labels=np.zeros(1),
+    )
     with pytest.raises(DataError, match="pickled.npz holds Python objects"):
         load_dataset(path)
 
 
 def test_medmnist_label_out_of_range(tmp_path):
     path = tmp_path / "breastmnist.npz"
-    np.savez(path, train_images=np.zeros((4, 8, 8), np.uint8), train_labels=np.array([0, 1, 2, 1]), test_images=np.zeros((2, 8, 8), np.uint8), test_labels=np.arange(2))
+    np.savez(
+        path,
+        train_images=np.zeros((4, 8, 8), np.uint8),
+        train_labels=np.array([0, 1, 2, 1]),
+        test_images=np.zeros((2, 8, 8), np.uint8),
+        test_labels=np.arange(2),
+    )
     with pytest.raises(DataError, match="has label 2, but breastmnist has only 2 classes"):
         load_dataset(path)
 
@@ -112,7 +169,10 @@ def test_medmnist_download_failure_is_plain(monkeypatch, tmp_path):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(medmnist.dataset.MedMNIST, "download", offline)
-    with pytest.raises(DataError, match="Could not download dermamnist.npz .*no network.*upload it, pass the file with --data dermamnist.npz"):
+    with pytest.raises(
+        DataError,
+        match="Could not download dermamnist.npz .*no network.*upload it, pass the file with --data dermamnist.npz",
+    ):
         load_dataset("dermamnist")
     assert not list((Path(tmp_path) / "home").glob("**/dermamnist*"))
 
@@ -224,7 +284,9 @@ def test_dicom_with_labels_csv(tmp_path):
 def test_csv_names_missing_file(tmp_path):
     root = _dicom_csv_folder(tmp_path / "dcm")
     (root / "scan_004.dcm").unlink()
-    with pytest.raises(DataError, match="labels.csv names scan_004.dcm, which is not in the dataset; add the file or remove its row"):
+    with pytest.raises(
+        DataError, match="labels.csv names scan_004.dcm, which is not in the dataset; add the file or remove its row"
+    ):
         load_dataset(root)
 
 

@@ -43,7 +43,9 @@ def test_roles():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown model 'resnet19'.*did you mean 'resnet18'.*choose one of: .*tiny_cnn"):
+    with pytest.raises(
+        ValueError, match="unknown model 'resnet19'.*did you mean 'resnet18'.*choose one of: .*tiny_cnn"
+    ):
         create_model("resnet19", 2)
 
 

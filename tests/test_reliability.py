@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meddistill.cli import main
-from meddistill.config import RunConfig
 from meddistill.errors import DataError, TrainingError, WeightsError
-from meddistill.jobs import JobManager, run_recorded
+from meddistill.io.weights import load_weights, save_weights
 from meddistill.models import create_model
 from meddistill.runs import RunStore
-from meddistill.weights import load_weights, save_weights
+from meddistill.runs.config import RunConfig
+from meddistill.runs.jobs import JobManager, run_recorded
 
 # --- weights ------------------------------------------------------------------------------------
 
@@ -35,7 +35,9 @@ def test_tampered_safetensors_refused(tmp_path):
     data = bytearray(path.read_bytes())
     data[8:40] = b"{" * 32  # corrupt the JSON header
     path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="student.safetensors is not a readable .safetensors file.*truncated or tampered"):
+    with pytest.raises(
+        WeightsError, match="student.safetensors is not a readable .safetensors file.*truncated or tampered"
+    ):
         load_weights(model, path)
 
 
@@ -49,7 +51,10 @@ def test_truncated_safetensors_refused(tmp_path):
 
 def test_weights_that_do_not_fit(tmp_path):
     path = save_weights(create_model("tiny_cnn", 3, 1, 28), tmp_path / "three.safetensors")
-    with pytest.raises(WeightsError, match="does not fit tiny_cnn: classifier.2.weight has shape \\(3, 96\\), the model expects \\(2, 96\\)"):
+    with pytest.raises(
+        WeightsError,
+        match="does not fit tiny_cnn: classifier.2.weight has shape \\(3, 96\\), the model expects \\(2, 96\\)",
+    ):
         load_weights(create_model("tiny_cnn", 2, 1, 28), path)
     with pytest.raises(WeightsError, match="does not fit resnet_narrow"):
         load_weights(create_model("resnet_narrow", 3, 1, 28), path)
@@ -66,7 +71,7 @@ def test_pickle_file_never_loaded(tmp_path):
 
 
 def test_full_disk_fails_the_run_with_a_clear_message(small_breast_npz, monkeypatch):
-    import meddistill.pipeline as pipeline
+    import meddistill.runs.pipeline as pipeline
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "teacher.safetensors")
@@ -88,13 +93,17 @@ def test_two_sessions_queue_not_interfere(small_breast_npz):
         assert jobs.wait(run_id, 300).status == "done"
     reports = [jobs.store.get(r).report() for r in (first, second)]
     assert reports[0]["run_id"] != reports[1]["run_id"]
-    assert reports[0]["models"]["teacher"]["test"] == reports[1]["models"]["teacher"]["test"]  # same seed, no interference
+    assert (
+        reports[0]["models"]["teacher"]["test"] == reports[1]["models"]["teacher"]["test"]
+    )  # same seed, no interference
     jobs.close()
 
 
 def test_cancel_marks_run_cancelled(small_breast_npz):
     jobs = JobManager()
-    run_id = jobs.submit(RunConfig.from_preset("smoke", data=str(small_breast_npz), teacher_epochs=50, student_epochs=50))
+    run_id = jobs.submit(
+        RunConfig.from_preset("smoke", data=str(small_breast_npz), teacher_epochs=50, student_epochs=50)
+    )
     deadline = time.time() + 120
     while jobs.snapshot(run_id).batch == 0 and time.time() < deadline:
         time.sleep(0.05)
@@ -106,12 +115,32 @@ def test_cancel_marks_run_cancelled(small_breast_npz):
     jobs.close()
 
 
+@pytest.mark.slow
 def test_killed_process_is_interrupted_then_resumed(small_breast_npz, tmp_path, isolated_home):
     """SIGKILL a real `meddistill run` in its second epoch; the index stays readable, resume finishes it."""
     out = tmp_path / "run"
     env = {**os.environ, "MEDDISTILL_HOME": str(isolated_home)}
-    process = subprocess.Popen([sys.executable, "-m", "meddistill", "run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "4",
-                                "--student-epochs", "2", "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "meddistill",
+            "run",
+            "--data",
+            str(small_breast_npz),
+            "--preset",
+            "smoke",
+            "--teacher-epochs",
+            "4",
+            "--student-epochs",
+            "2",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     metrics = out / "metrics.json"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -150,8 +179,13 @@ def test_resume_refuses_a_done_run(small_breast_npz, capsys):
 def _valid_npz_bytes(tmp: Path) -> bytes:
     path = tmp / "v.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, train_images=rng.integers(0, 255, (12, 8, 8), dtype=np.uint8), train_labels=np.arange(12) % 2,
-             test_images=rng.integers(0, 255, (4, 8, 8), dtype=np.uint8), test_labels=np.arange(4) % 2)
+    np.savez(
+        path,
+        train_images=rng.integers(0, 255, (12, 8, 8), dtype=np.uint8),
+        train_labels=np.arange(12) % 2,
+        test_images=rng.integers(0, 255, (4, 8, 8), dtype=np.uint8),
+        test_labels=np.arange(4) % 2,
+    )
     return path.read_bytes()
 
 
@@ -182,9 +216,20 @@ def test_check_data_on_mutated_npz_never_crashes(tmp_path, data, capsys):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(members=st.lists(st.tuples(st.sampled_from(["a/", "b/", "../", "/abs/", "a/../../", "c\\\\", ""]), st.sampled_from(["x.png", "y.jpg", "z.dcm", "n.txt", "k.zip"]), st.binary(max_size=300)), min_size=1, max_size=6))
+@given(
+    members=st.lists(
+        st.tuples(
+            st.sampled_from(["a/", "b/", "../", "/abs/", "a/../../", "c\\\\", ""]),
+            st.sampled_from(["x.png", "y.jpg", "z.dcm", "n.txt", "k.zip"]),
+            st.binary(max_size=300),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_store_upload_on_random_zips(tmp_path, isolated_home, members):
-    from meddistill.data.store import datasets_dir, store_upload
+    from meddistill.data.store import datasets_dir
+    from meddistill.data.uploads import store_upload
 
     archive = tmp_path / "upload.zip"
     with zipfile.ZipFile(archive, "w") as z:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from meddistill.config import RunConfig
-from meddistill.jobs import JobManager
+from meddistill.runs.config import RunConfig
+from meddistill.runs.jobs import JobManager
 
 pytestmark = pytest.mark.slow
 RUNS = 20
@@ -35,13 +35,28 @@ def test_twenty_runs_no_leak(small_breast_npz):
         run_id = jobs.submit(config)
         assert jobs.wait(run_id, 300).status == "done"
         gc.collect()
-        samples.append({"run": index + 1, "rss_kb": _status("VmRSS"), "os_threads": _status("Threads"), "python_threads": threading.active_count()})
+        samples.append(
+            {
+                "run": index + 1,
+                "rss_kb": _status("VmRSS"),
+                "os_threads": _status("Threads"),
+                "python_threads": threading.active_count(),
+            }
+        )
     jobs.close()
     third, last = samples[2], samples[-1]
     growth = last["rss_kb"] / third["rss_kb"] - 1
-    figures = {"runs": RUNS, "rss_mb_after_run_3": third["rss_kb"] / 1024, "rss_mb_after_run_20": last["rss_kb"] / 1024, "rss_growth": growth,
-               "os_threads_after_run_3": third["os_threads"], "os_threads_after_run_20": last["os_threads"],
-               "python_threads_after_run_3": third["python_threads"], "python_threads_after_run_20": last["python_threads"], "samples": samples}
+    figures = {
+        "runs": RUNS,
+        "rss_mb_after_run_3": third["rss_kb"] / 1024,
+        "rss_mb_after_run_20": last["rss_kb"] / 1024,
+        "rss_growth": growth,
+        "os_threads_after_run_3": third["os_threads"],
+        "os_threads_after_run_20": last["os_threads"],
+        "python_threads_after_run_3": third["python_threads"],
+        "python_threads_after_run_20": last["python_threads"],
+        "samples": samples,
+    }
     out = Path(os.environ.get("MEDDISTILL_ARTIFACTS", Path(__file__).resolve().parent.parent / "artifacts"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps(figures, indent=2))

@@ -6,16 +6,20 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from meddistill.cases import scan_from_upload
-from meddistill.deid import BASIC_PROFILE_TAGS
+from meddistill.data.deid import BASIC_PROFILE_TAGS
 from meddistill.errors import DataError
 from meddistill.paths import home
+from meddistill.views.cases import scan_from_upload
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"])
 def test_dicom_upload_stored_and_shown_deidentified(name):
     original = pydicom.dcmread(get_testdata_file(name))
-    identifying = {k: str(original.data_element(k).value) for k in BASIC_PROFILE_TAGS if k in original and str(original.data_element(k).value).strip()}
+    identifying = {
+        k: str(original.data_element(k).value)
+        for k in BASIC_PROFILE_TAGS
+        if k in original and str(original.data_element(k).value).strip()
+    }
     assert identifying, "the test file should carry identifying attributes"
     scan = scan_from_upload(open(get_testdata_file(name), "rb").read(), name)
     stored = list((home() / "uploads").glob("*.dcm"))

@@ -1,50 +1,10 @@
-"""Datasets: one entry point, ``load_dataset(source)``, for every supported source."""
+"""Datasets: loaders for every source (npz, MedMNIST, image/DICOM folders and zips), DICOM reading and
+de-identification, the stored-dataset area, and the tensors the models see.
 
-from __future__ import annotations
-
-from pathlib import Path
+``load_dataset(source)`` is the one entry point.
+"""
 
 from meddistill.data.dataset import SPLITS, ArraySplit, FileSplit, MedDataset, Split
-from meddistill.errors import DataError
+from meddistill.data.loader import load_dataset
 
 __all__ = ["SPLITS", "ArraySplit", "FileSplit", "MedDataset", "Split", "load_dataset"]
-
-
-def load_dataset(source: str | Path, *, seed: int = 0, verify: str = "sample") -> MedDataset:
-    """Load a dataset from any supported source.
-
-    Args:
-        source: One of: a MedMNIST ``.npz``; a MedMNIST name (``breastmnist``,
-            ``pneumoniamnist_64``), from a local copy or downloaded once; a folder
-            or ``.zip`` of images (PNG, JPEG, BMP, TIFF) or DICOM files with one
-            subfolder per class, optionally under ``train/``, ``val/``, ``test/``;
-            or a folder or ``.zip`` of files with a labels CSV (``file,label``).
-        seed: Seed for any split the source does not bring itself.
-        verify: "sample" (decode a few images) or "all" (decode every image).
-
-    Returns:
-        A ``MedDataset`` with train, val and test splits.
-
-    Raises:
-        DataError: the source cannot be used; the message names the file and the fix.
-    """
-    from meddistill.data.folder import load_folder
-    from meddistill.data.npz import load_npz
-
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return load_folder(path, seed=seed, verify=verify)
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".npz":
-            return load_npz(path, seed=seed)
-        if suffix == ".zip":
-            from meddistill.data.store import extract_zip
-
-            return load_folder(extract_zip(path), seed=seed, verify=verify)
-        raise DataError(f"{path.name} is not a dataset MedDistill reads; give a .npz, a .zip, a folder, or a MedMNIST name such as breastmnist.")
-    if path.suffix == "" and "/" not in str(source) and "\\" not in str(source):
-        from meddistill.data.medmnist_source import medmnist_path
-
-        return load_npz(medmnist_path(str(source)), seed=seed)
-    raise DataError(f"{source} does not exist; check the path, or give a MedMNIST name such as breastmnist.")

@@ -38,9 +38,7 @@ _CHUNK = 1024 * 1024
 _JUNK_DIRS = frozenset({"__MACOSX"})
 _JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_SUPPORTED_METHODS = frozenset(
-    {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-)
+_SUPPORTED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 # What zipfile and the decompressors raise on damaged input (bz2 raises OSError).
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -73,11 +71,7 @@ def _show(name: str) -> str:
 
 def _is_junk(parts: tuple[str, ...]) -> bool:
     base = parts[-1]
-    return (
-        any(p in _JUNK_DIRS for p in parts)
-        or base in _JUNK_FILES
-        or base.startswith("._")
-    )
+    return any(p in _JUNK_DIRS for p in parts) or base in _JUNK_FILES or base.startswith("._")
 
 
 def _check_name(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...]:
@@ -107,8 +101,7 @@ def _check_name(info: zipfile.ZipInfo, archive: str) -> tuple[str, ...]:
     return parts
 
 
-def _plan(zf: zipfile.ZipFile, archive: str, max_members: int,
-          max_total_bytes: int, max_ratio: float) -> list[_Member]:
+def _plan(zf: zipfile.ZipFile, archive: str, max_members: int, max_total_bytes: int, max_ratio: float) -> list[_Member]:
     """Validate the whole central directory and return the files to write."""
     infos = zf.infolist()
     if len(infos) > max_members:
@@ -127,8 +120,7 @@ def _plan(zf: zipfile.ZipFile, archive: str, max_members: int,
         shown = _show(info.orig_filename)
         if parts[-1].lower().endswith(ARCHIVE_SUFFIXES):
             raise DataError(
-                f'Archive "{archive}" contains another archive "{shown}"; '
-                "unpack it and zip the files directly."
+                f'Archive "{archive}" contains another archive "{shown}"; unpack it and zip the files directly.'
             )
         if info.compress_type not in _SUPPORTED_METHODS:
             raise DataError(
@@ -156,8 +148,7 @@ def _plan(zf: zipfile.ZipFile, archive: str, max_members: int,
         plan.append(_Member(info, parts))
     if seen & dirs:
         raise DataError(
-            f'Archive "{archive}" uses the same name for a file and a folder; '
-            "rename one of them and zip again."
+            f'Archive "{archive}" uses the same name for a file and a folder; rename one of them and zip again.'
         )
     if total > max_total_bytes:
         raise DataError(
@@ -173,8 +164,7 @@ def _plan(zf: zipfile.ZipFile, archive: str, max_members: int,
     return plan
 
 
-def _write(zf: zipfile.ZipFile, member: _Member, root: Path, archive: str,
-           budget: int) -> int:
+def _write(zf: zipfile.ZipFile, member: _Member, root: Path, archive: str, budget: int) -> int:
     """Stream one member under ``root``; return the bytes written."""
     dest = root.joinpath(*member.parts)
     if not dest.resolve().is_relative_to(root.resolve()):
@@ -233,8 +223,7 @@ def safe_extract_zip(
         raise DataError(f'Archive "{archive}" does not exist; upload it again.') from exc
     except _ZIP_ERRORS as exc:
         raise DataError(
-            f'"{archive}" is not a readable zip archive; check that it is a complete '
-            ".zip file and upload it again."
+            f'"{archive}" is not a readable zip archive; check that it is a complete .zip file and upload it again.'
         ) from exc
     with zf:
         try:
@@ -243,14 +232,12 @@ def safe_extract_zip(
             raise
         except _ZIP_ERRORS as exc:
             raise DataError(
-                f'"{archive}" is not a readable zip archive; check that it is a '
-                "complete .zip file and upload it again."
+                f'"{archive}" is not a readable zip archive; check that it is a complete .zip file and upload it again.'
             ) from exc
         return _extract(zf, plan, archive, target_dir, max_total_bytes)
 
 
-def _extract(zf: zipfile.ZipFile, plan: list[_Member], archive: str,
-             target_dir: Path, max_total_bytes: int) -> Path:
+def _extract(zf: zipfile.ZipFile, plan: list[_Member], archive: str, target_dir: Path, max_total_bytes: int) -> Path:
     try:
         target_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target_dir.parent, prefix=".partial-"))
@@ -280,8 +267,7 @@ def _extract(zf: zipfile.ZipFile, plan: list[_Member], archive: str,
                 "check free disk space and permissions, then try again."
             ) from exc
         raise DataError(
-            f'"{archive}" is damaged and could not be unpacked completely; '
-            "upload a fresh copy of the archive."
+            f'"{archive}" is damaged and could not be unpacked completely; upload a fresh copy of the archive.'
         ) from exc
 
 
@@ -307,8 +293,5 @@ def strip_single_top_folder(root: str | os.PathLike[str]) -> Path:
         if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
             return entries[0]
     except OSError as exc:
-        raise DataError(
-            f'Folder "{root}" cannot be read ({exc.strerror or exc}); '
-            "extract the archive again."
-        ) from exc
+        raise DataError(f'Folder "{root}" cannot be read ({exc.strerror or exc}); extract the archive again.') from exc
     return root

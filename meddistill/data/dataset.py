@@ -97,8 +97,7 @@ class MedDataset:
     def counts(self) -> dict[str, list[int]]:
         """Images per class in each split: ``{"train": [n0, n1, ...], ...}``."""
         return {
-            split: np.bincount(data.labels, minlength=self.num_classes).tolist()
-            for split, data in self.splits.items()
+            split: np.bincount(data.labels, minlength=self.num_classes).tolist() for split, data in self.splits.items()
         }
 
     def summary(self) -> dict:
@@ -114,9 +113,7 @@ class MedDataset:
         }
 
 
-def stratified_split(
-    labels: np.ndarray, fractions: tuple[float, ...], seed: int
-) -> list[np.ndarray]:
+def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
     """Split indices into parts of the given fractions, class by class.
 
     Args:

@@ -19,7 +19,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_d
 from pydicom.pixels import pixel_array as _pixel_array
 from pydicom.uid import UID
 
-from meddistill.deid import safe_metadata
+from meddistill.data.deid import safe_metadata
 from meddistill.errors import DataError
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -152,7 +152,9 @@ def read_dicom_pixels(path: str | os.PathLike) -> np.ndarray:
     return read_dicom_for_display(path).image
 
 
-def read_dicom_for_display(path: str | os.PathLike, window_center: float | None = None, window_width: float | None = None) -> DicomImage:
+def read_dicom_for_display(
+    path: str | os.PathLike, window_center: float | None = None, window_width: float | None = None
+) -> DicomImage:
     """Decode one DICOM file for a window/level viewer.
 
     Args:
@@ -176,7 +178,9 @@ def read_dicom_for_display(path: str | os.PathLike, window_center: float | None 
     except MemoryError as exc:
         raise DataError(f"{name} is too large to decode in memory; downsample it or free some memory.") from exc
     except Exception as exc:
-        raise DataError(f"{name} has corrupt or truncated pixel data; re-export it from the scanner or PACS, or remove it.") from exc
+        raise DataError(
+            f"{name} has corrupt or truncated pixel data; re-export it from the scanner or PACS, or remove it."
+        ) from exc
 
 
 def _read_dataset(path: str | os.PathLike, name: str) -> Dataset:
@@ -190,9 +194,14 @@ def _read_dataset(path: str | os.PathLike, name: str) -> Dataset:
     try:
         ds = pydicom.dcmread(path, force=False)
     except Exception as exc:
-        raise DataError(f"{name} is a corrupt or truncated DICOM file; re-export it from the scanner or PACS, or remove it.") from exc
+        raise DataError(
+            f"{name} is a corrupt or truncated DICOM file; re-export it from the scanner or PACS, or remove it."
+        ) from exc
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
-        raise DataError(f"{name} has no pixel data (it may be truncated, or hold a report or other non-image object); remove it from the images.")
+        raise DataError(
+            f"{name} has no pixel data (it may be truncated, or hold a report or other non-image object); remove it "
+            "from the images."
+        )
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if not syntax:
         raise DataError(f"{name} has no transfer syntax in its header; re-export it from the scanner or PACS as DICOM.")
@@ -200,10 +209,22 @@ def _read_dataset(path: str | os.PathLike, name: str) -> Dataset:
     try:
         decoder = get_decoder(syntax)
     except Exception as exc:
-        raise DataError(f"{name} uses the {syntax.name} transfer syntax, which cannot be decoded; convert it to uncompressed DICOM (e.g. `gdcmconv --raw`).") from exc
+        raise DataError(
+            f"{name} uses the {syntax.name} transfer syntax, which cannot be decoded; convert it to uncompressed "
+            "DICOM (e.g. `gdcmconv --raw`)."
+        ) from exc
     if not decoder.is_available:
-        package = "pylibjpeg-openjpeg" if "2000" in syntax.name or "HTJ2K" in syntax.name else "pylibjpeg-rle" if "RLE" in syntax.name else "pylibjpeg-libjpeg"
-        raise DataError(f"{name} is compressed with {syntax.name} and no decoder is installed; run `pip install pylibjpeg {package}` or convert it to uncompressed DICOM.")
+        package = (
+            "pylibjpeg-openjpeg"
+            if "2000" in syntax.name or "HTJ2K" in syntax.name
+            else "pylibjpeg-rle"
+            if "RLE" in syntax.name
+            else "pylibjpeg-libjpeg"
+        )
+        raise DataError(
+            f"{name} is compressed with {syntax.name} and no decoder is installed; run `pip install pylibjpeg "
+            f"{package}` or convert it to uncompressed DICOM."
+        )
     return ds
 
 
@@ -298,7 +319,11 @@ def _render(ds: Dataset, name: str, center: float | None, width: float | None) -
         out = apply_voi(np.rint(modality).astype(np.int64), view).astype(np.float64)
         image = np.clip(np.rint(out * 255.0 / (2.0**bits - 1.0)), 0, 255)
         image = image.astype(np.uint8)
-    elif file_center is not None and file_width is not None and (file_width >= 1 or (file_width > 0 and function != "LINEAR")):
+    elif (
+        file_center is not None
+        and file_width is not None
+        and (file_width >= 1 or (file_width > 0 and function != "LINEAR"))
+    ):
         image = apply_window(pixels, file_center, file_width, function)
     else:
         image = _minmax(pixels, mask)

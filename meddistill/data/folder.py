@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from meddistill.data.dataset import SPLITS, FileSplit, MedDataset, Split, stratified_split
+from meddistill.data.dicom import read_dicom_pixels
+from meddistill.data.images import IMAGE_SUFFIXES, read_image
 from meddistill.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -16,20 +18,10 @@ JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 SAMPLE_FILES = 32
 
 
-def _image_suffixes() -> tuple[str, ...]:
-    from meddistill.data.images import IMAGE_SUFFIXES
-
-    return IMAGE_SUFFIXES
-
-
 def decode_file(path: Path) -> np.ndarray:
     """Decode one image or DICOM file to uint8 (H, W) or (H, W, 3); ``DataError`` names the file."""
     if path.suffix.lower() in DICOM_SUFFIXES:
-        from meddistill.data.dicom import read_dicom_pixels
-
         return read_dicom_pixels(path)
-    from meddistill.data.images import read_image
-
     return read_image(path)
 
 
@@ -42,9 +34,12 @@ def _usable(path: Path, where: str) -> bool:
     if _is_junk(path):
         return False
     suffix = path.suffix.lower()
-    if suffix in _image_suffixes() or suffix in DICOM_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES:
         return True
-    raise DataError(f"{path.name} in {where} is not an image (PNG, JPEG, BMP, TIFF) or DICOM (.dcm) file; remove it from the folder.")
+    raise DataError(
+        f"{path.name} in {where} is not an image (PNG, JPEG, BMP, TIFF) or DICOM (.dcm) file; remove it from the "
+        "folder."
+    )
 
 
 def _class_folders(root: Path) -> dict[str, list[Path]]:
@@ -67,7 +62,10 @@ def _split_folders(root: Path) -> dict[str, Path]:
 def _labels_csv(root: Path) -> Path | None:
     csvs = [p for p in root.glob("*.csv") if not _is_junk(p)]
     if len(csvs) > 1:
-        raise DataError(f"{root.name} has several CSV files ({', '.join(p.name for p in csvs)}); keep only the labels CSV (columns file,label).")
+        raise DataError(
+            f"{root.name} has several CSV files ({', '.join(p.name for p in csvs)}); keep only the labels CSV "
+            "(columns file,label)."
+        )
     return csvs[0] if csvs else None
 
 
@@ -79,16 +77,25 @@ def _read_labels_csv(csv_path: Path) -> tuple[list[Path], list[str], list[str | 
             reader = csv.DictReader(handle)
             columns = [c.strip().lower() for c in reader.fieldnames or []]
             if "file" not in columns or "label" not in columns:
-                raise DataError(f"{csv_path.name} needs the header 'file,label' (it has {', '.join(columns) or 'no header'}); add it as the first line.")
+                raise DataError(
+                    f"{csv_path.name} needs the header 'file,label' (it has {', '.join(columns) or 'no header'}); add "
+                    "it as the first line."
+                )
             for row in reader:
                 row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                 if not row.get("file"):
                     continue
                 path = (csv_path.parent / row["file"]).resolve()
                 if csv_path.parent.resolve() not in path.parents:
-                    raise DataError(f"{csv_path.name} names {row['file']}, which lies outside the dataset folder; list only files inside it.")
+                    raise DataError(
+                        f"{csv_path.name} names {row['file']}, which lies outside the dataset folder; list only files "
+                        "inside it."
+                    )
                 if not path.is_file():
-                    raise DataError(f"{csv_path.name} names {row['file']}, which is not in the dataset; add the file or remove its row.")
+                    raise DataError(
+                        f"{csv_path.name} names {row['file']}, which is not in the dataset; add the file or remove "
+                        "its row."
+                    )
                 _usable(path, csv_path.name)
                 if not row["label"]:
                     raise DataError(f"{csv_path.name} gives no label for {row['file']}; fill in its label.")
@@ -101,13 +108,18 @@ def _read_labels_csv(csv_path: Path) -> tuple[list[Path], list[str], list[str | 
     except UnicodeDecodeError:
         raise DataError(f"{csv_path.name} is not a UTF-8 text CSV; save it as CSV (UTF-8).") from None
     except csv.Error as error:
-        raise DataError(f"{csv_path.name} is not a readable CSV ({error}); save it as plain 'file,label' lines.") from None
+        raise DataError(
+            f"{csv_path.name} is not a readable CSV ({error}); save it as plain 'file,label' lines."
+        ) from None
     return files, labels, splits
 
 
 def _check_classes(classes: list[str], source: Path) -> None:
     if not classes:
-        raise DataError(f"{source.name} contains no images; put the images in one subfolder per class (e.g. NORMAL/, PNEUMONIA/) or add a labels CSV.")
+        raise DataError(
+            f"{source.name} contains no images; put the images in one subfolder per class (e.g. NORMAL/, PNEUMONIA/) "
+            "or add a labels CSV."
+        )
     if len(classes) < 2:
         raise DataError(f"{source.name} has only one class ('{classes[0]}'); a classifier needs at least two classes.")
 
@@ -120,12 +132,60 @@ def _sample_shape(split: Split, rng: np.random.Generator, verify: str) -> tuple[
     for index in indices:
         image = split.image(int(index))
         sizes.append(max(image.shape[:2]))
-        if image.ndim == 3 and not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])):
+        if image.ndim == 3 and not (
+            np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])
+        ):
             colour = True
     return (3 if colour else 1), int(np.median(sizes))
 
 
-def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, verify: str = "sample") -> MedDataset:
+_Layout = tuple[list[str], dict[str, tuple[list[Path], list[int]]], set[str], str]
+
+
+def _layout_from_csv(labels_csv: Path) -> _Layout:
+    """(class names, files and labels per split, splits given, kind) from a labels CSV."""
+    files, names, csv_splits = _read_labels_csv(labels_csv)
+    class_names = sorted(set(names))
+    _check_classes(class_names, labels_csv)
+    per_split = {s: ([], []) for s in SPLITS}
+    for path, name, split in zip(files, names, csv_splits):
+        per_split[split or "train"][0].append(path)
+        per_split[split or "train"][1].append(class_names.index(name))
+    given = {s for s in SPLITS if per_split[s][0]} | ({"train"} if not any(csv_splits) else set())
+    kind = "dicom-csv" if any(p.suffix.lower() in DICOM_SUFFIXES for p in files) else "images-csv"
+    return class_names, per_split, given, kind
+
+
+def _layout_from_folders(root: Path) -> _Layout:
+    """(class names, files and labels per split, splits given, kind) from class folders, optionally under splits."""
+    split_dirs = _split_folders(root)
+    if "train" not in split_dirs and split_dirs:
+        raise DataError(
+            f"{root.name} has {', '.join(split_dirs)} folders but no train/ folder; add train/ or put the class "
+            "folders at the top."
+        )
+    by_split = {s: _class_folders(d) for s, d in split_dirs.items()} or {"train": _class_folders(root)}
+    class_names = sorted(by_split["train"])
+    _check_classes(class_names, root)
+    per_split = {s: ([], []) for s in SPLITS}
+    for split, classes in by_split.items():
+        for name, paths in classes.items():
+            if name not in class_names:
+                raise DataError(
+                    f"{root.name}/{split} has class '{name}', which train/ lacks; use the same class folders in "
+                    "every split."
+                )
+            per_split[split][0].extend(paths)
+            per_split[split][1].extend([class_names.index(name)] * len(paths))
+    given = set(by_split)
+    all_files = [p for paths, _ in per_split.values() for p in paths]
+    kind = "dicom-folder" if any(p.suffix.lower() in DICOM_SUFFIXES for p in all_files) else "image-folder"
+    return class_names, per_split, given, kind
+
+
+def load_folder(
+    root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, verify: str = "sample"
+) -> MedDataset:
     """Load a folder of images or DICOM files.
 
     Layouts: ``root/CLASS/*`` ; ``root/{train,val,test}/CLASS/*`` ; or files
@@ -150,32 +210,9 @@ def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, t
         raise DataError(f"{root} is not a folder; give a folder with one subfolder per class, a .zip, or a .npz file.")
     labels_csv = _labels_csv(root)
     if labels_csv is not None:
-        files, names, csv_splits = _read_labels_csv(labels_csv)
-        class_names = sorted(set(names))
-        _check_classes(class_names, labels_csv)
-        per_split = {s: ([], []) for s in SPLITS}
-        for path, name, split in zip(files, names, csv_splits):
-            per_split[split or "train"][0].append(path)
-            per_split[split or "train"][1].append(class_names.index(name))
-        given = {s for s in SPLITS if per_split[s][0]} | ({"train"} if not any(csv_splits) else set())
-        kind = "dicom-csv" if any(p.suffix.lower() in DICOM_SUFFIXES for p in files) else "images-csv"
+        class_names, per_split, given, kind = _layout_from_csv(labels_csv)
     else:
-        split_dirs = _split_folders(root)
-        if "train" not in split_dirs and split_dirs:
-            raise DataError(f"{root.name} has {', '.join(split_dirs)} folders but no train/ folder; add train/ or put the class folders at the top.")
-        by_split = {s: _class_folders(d) for s, d in split_dirs.items()} or {"train": _class_folders(root)}
-        class_names = sorted(by_split["train"])
-        _check_classes(class_names, root)
-        per_split = {s: ([], []) for s in SPLITS}
-        for split, classes in by_split.items():
-            for name, paths in classes.items():
-                if name not in class_names:
-                    raise DataError(f"{root.name}/{split} has class '{name}', which train/ lacks; use the same class folders in every split.")
-                per_split[split][0].extend(paths)
-                per_split[split][1].extend([class_names.index(name)] * len(paths))
-        given = set(by_split)
-        all_files = [p for paths, _ in per_split.values() for p in paths]
-        kind = "dicom-folder" if any(p.suffix.lower() in DICOM_SUFFIXES for p in all_files) else "image-folder"
+        class_names, per_split, given, kind = _layout_from_folders(root)
 
     splits = {s: FileSplit(per_split[s][0], np.array(per_split[s][1], dtype=np.int64), decode_file) for s in SPLITS}
     made = []
@@ -189,7 +226,9 @@ def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, t
         made.append("val")
     for split, data in splits.items():
         if len(data) == 0:
-            raise DataError(f"{root.name} leaves the {split} split empty; add more images per class (at least 3 per class).")
+            raise DataError(
+                f"{root.name} leaves the {split} split empty; add more images per class (at least 3 per class)."
+            )
     rng = np.random.default_rng(seed)
     channels, size = 1, 0
     for data in splits.values():
@@ -202,5 +241,10 @@ def load_folder(root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, t
         class_names=class_names,
         channels=channels,
         image_size=size,
-        provenance={"kind": kind, "source": str(root.resolve()), "files": sum(len(d) for d in splits.values()), "splits": origin},
+        provenance={
+            "kind": kind,
+            "source": str(root.resolve()),
+            "files": sum(len(d) for d in splits.values()),
+            "splits": origin,
+        },
     )

@@ -54,15 +54,13 @@ def _is_grey_mode(mode: str) -> bool:
 def _grey_palette(im: Image.Image) -> bool:
     """Tell whether every palette entry of a ``P``/``PA`` image is grey."""
     palette = im.getpalette("RGB") or []
-    return all(palette[i] == palette[i + 1] == palette[i + 2]
-               for i in range(0, len(palette) - 2, 3))
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
 
 
 def _bomb_error(name: str, pixels: int | None) -> DataError:
     count = f"{pixels} pixels" if pixels is not None else "too many pixels"
     return DataError(
-        f'Image "{name}" has {count}, more than the limit of {MAX_IMAGE_PIXELS}; '
-        "downscale it before uploading."
+        f'Image "{name}" has {count}, more than the limit of {MAX_IMAGE_PIXELS}; downscale it before uploading.'
     )
 
 
@@ -80,9 +78,7 @@ def _with_image(path: str | os.PathLike[str], action: Callable[[Image.Image], _T
         if path.stat().st_size == 0:
             raise DataError(f'Image "{name}" is empty (0 bytes); upload a complete copy.')
     except OSError as exc:
-        raise DataError(
-            f'Image "{name}" cannot be read ({exc.strerror or exc}); check its permissions.'
-        ) from exc
+        raise DataError(f'Image "{name}" cannot be read ({exc.strerror or exc}); check its permissions.') from exc
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
@@ -108,9 +104,7 @@ def _with_image(path: str | os.PathLike[str], action: Callable[[Image.Image], _T
             "damaged); convert it to PNG or remove it from the dataset."
         ) from exc
     except PermissionError as exc:
-        raise DataError(
-            f'Image "{name}" cannot be read (permission denied); check its permissions.'
-        ) from exc
+        raise DataError(f'Image "{name}" cannot be read (permission denied); check its permissions.') from exc
     except Exception as exc:  # any decoder failure on untrusted bytes means corrupt
         raise DataError(
             f'Image "{name}" is truncated or corrupt and could not be decoded; '

@@ -12,10 +12,11 @@ from meddistill.paths import home, shared_data
 
 def medmnist_flags() -> list[str]:
     """The 2D single-label MedMNIST sets (multi-label ChestMNIST and 3D sets excluded)."""
-    from medmnist import INFO
+    from medmnist import INFO  # deferred: importing medmnist takes seconds; only MedMNIST names need it
 
     return sorted(
-        flag for flag, info in INFO.items()
+        flag
+        for flag, info in INFO.items()
         if "3d" not in flag and info["task"] in ("binary-class", "multi-class", "ordinal-regression")
     )
 
@@ -30,7 +31,12 @@ def _parse(name: str) -> tuple[str, str]:
 
 
 def _local_copy(filename: str) -> Path | None:
-    folders = [os.environ.get("MEDDISTILL_MEDMNIST_DIR"), home() / "medmnist", Path.home() / ".medmnist", shared_data() / "medmnist"]
+    folders = [
+        os.environ.get("MEDDISTILL_MEDMNIST_DIR"),
+        home() / "medmnist",
+        Path.home() / ".medmnist",
+        shared_data() / "medmnist",
+    ]
     for folder in folders:
         if folder and (Path(folder) / filename).is_file():
             return Path(folder) / filename
@@ -54,7 +60,7 @@ def medmnist_path(name: str, download: bool = True) -> Path:
         return local
     if not download:
         raise DataError(f"{filename} is not cached; set MEDDISTILL_MEDMNIST_DIR to a folder holding it.")
-    import medmnist
+    import medmnist  # deferred: importing medmnist takes seconds; only a download needs it
     from medmnist import INFO
 
     cache = home() / "medmnist"
@@ -68,8 +74,9 @@ def medmnist_path(name: str, download: bool = True) -> Path:
         for partial in cache.glob(f"{flag}{size}*"):
             partial.unlink(missing_ok=True)
         raise DataError(
-            f"Could not download {filename} from the MedMNIST archive (no network?); download it on a machine with internet "
-            f"from https://zenodo.org/records/10519652 and upload it, pass the file with --data {filename}, or put it in MEDDISTILL_MEDMNIST_DIR."
+            f"Could not download {filename} from the MedMNIST archive (no network?); download it on a machine with "
+            "internet from https://zenodo.org/records/10519652 and upload it, pass the file with --data "
+            f"{filename}, or put it in MEDDISTILL_MEDMNIST_DIR."
         ) from None
     finally:
         socket.setdefaulttimeout(previous)

@@ -26,7 +26,7 @@ def file_md5(path: Path) -> str:
 def _medmnist_info(stem: str) -> dict | None:
     """MedMNIST's own description of ``breastmnist`` or ``breastmnist_64``, if it is one."""
     try:
-        from medmnist import INFO
+        from medmnist import INFO  # deferred: importing medmnist takes seconds
     except ImportError:  # pragma: no cover - medmnist is a dependency
         return None
     return INFO.get(stem.split("_")[0].lower())
@@ -37,7 +37,9 @@ def _images(arrays: dict, key: str, name: str) -> np.ndarray:
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
-        raise DataError(f"{name}: {key} has shape {images.shape}; expected (N, H, W) grey or (N, H, W, 3) colour images.")
+        raise DataError(
+            f"{name}: {key} has shape {images.shape}; expected (N, H, W) grey or (N, H, W, 3) colour images."
+        )
     if images.dtype == np.uint8:
         return images
     if not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_:
@@ -56,16 +58,58 @@ def _labels(arrays: dict, key: str, count: int, name: str) -> np.ndarray:
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
-        raise DataError(f"{name}: {key} has shape {labels.shape}; MedDistill needs one class per image (multi-label sets such as ChestMNIST are not supported).")
+        raise DataError(
+            f"{name}: {key} has shape {labels.shape}; MedDistill needs one class per image (multi-label sets such as "
+            "ChestMNIST are not supported)."
+        )
     if not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
-            raise DataError(f"{name}: {key} has dtype {labels.dtype} with non-integer values; labels must be class numbers 0..K-1.")
+        if (
+            not np.issubdtype(labels.dtype, np.floating)
+            or not np.isfinite(labels).all()
+            or (labels != np.round(labels)).any()
+        ):
+            raise DataError(
+                f"{name}: {key} has dtype {labels.dtype} with non-integer values; labels must be class numbers 0..K-1."
+            )
     if len(labels) != count:
-        raise DataError(f"{name}: {key} has {len(labels)} labels for {count} images; the two must have the same length.")
+        raise DataError(
+            f"{name}: {key} has {len(labels)} labels for {count} images; the two must have the same length."
+        )
     labels = labels.astype(np.int64)
     if len(labels) and labels.min() < 0:
-        raise DataError(f"{name}: {key} contains the negative label {labels.min()}; labels must be class numbers 0..K-1.")
+        raise DataError(
+            f"{name}: {key} contains the negative label {labels.min()}; labels must be class numbers 0..K-1."
+        )
     return labels
+
+
+def _read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
+    """The ``*_images`` and ``*_labels`` arrays of the ``.npz`` at ``path``, without unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            missing = [k for k in REQUIRED_KEYS if k not in keys]
+            if missing:
+                raise DataError(
+                    f"{name} lacks the keys {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'none'}); a "
+                    "MedMNIST .npz needs train_images, train_labels, test_images and test_labels."
+                )
+            return {k: archive[k] for k in keys if k.endswith(("_images", "_labels"))}
+    except DataError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise DataError(
+                f"{name} holds Python objects (pickled arrays), which MedDistill never loads; save plain uint8 image "
+                "and integer label arrays."
+            ) from None
+        raise DataError(f"{name} is not a readable .npz file ({error}); re-export it with numpy.savez.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError, RuntimeError) as error:
+        # NotImplementedError and RuntimeError: zipfile on an unsupported version, compression or an encrypted member
+        raise DataError(
+            f"{name} is not a readable .npz file ({type(error).__name__}); re-download it or re-export it with "
+            "numpy.savez."
+        ) from None
 
 
 def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> MedDataset:
@@ -84,21 +128,7 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
     """
     path = Path(path)
     name = path.name
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = set(archive.files)
-            missing = [k for k in REQUIRED_KEYS if k not in keys]
-            if missing:
-                raise DataError(f"{name} lacks the keys {', '.join(missing)} (it has {', '.join(sorted(keys)) or 'none'}); a MedMNIST .npz needs train_images, train_labels, test_images and test_labels.")
-            arrays = {k: archive[k] for k in keys if k.endswith(("_images", "_labels"))}
-    except DataError:
-        raise
-    except ValueError as error:
-        if "pickle" in str(error).lower():
-            raise DataError(f"{name} holds Python objects (pickled arrays), which MedDistill never loads; save plain uint8 image and integer label arrays.") from None
-        raise DataError(f"{name} is not a readable .npz file ({error}); re-export it with numpy.savez.") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise DataError(f"{name} is not a readable .npz file ({type(error).__name__}); re-download it or re-export it with numpy.savez.") from None
+    arrays = _read_arrays(path, name)
 
     splits = {}
     for split in ("train", "val", "test"):
@@ -118,7 +148,10 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
     if info is not None:
         class_names = [info["label"][str(k)] for k in range(len(info["label"]))]
         if observed > len(class_names):
-            raise DataError(f"{name} has label {observed - 1}, but {path.stem} has only {len(class_names)} classes (0..{len(class_names) - 1}); check the labels.")
+            raise DataError(
+                f"{name} has label {observed - 1}, but {path.stem} has only {len(class_names)} classes "
+                f"(0..{len(class_names) - 1}); check the labels."
+            )
     else:
         class_names = [f"class {k}" for k in range(observed)]
     if len(class_names) < 2:

@@ -1,18 +1,15 @@
 """Datasets kept under ``MEDDISTILL_HOME/datasets``, named by content hash.
 
-An upload (a ``.zip`` or ``.npz``) is checked first and moved into place only
-when it is valid, so a refused upload leaves nothing behind and the same file
-uploaded twice is stored once.
+A ``.zip`` is extracted once into a folder named by its content hash, so the
+same file given twice is stored once (uploads: ``meddistill.data.uploads``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from pathlib import Path
 
-from meddistill.errors import DataError
+from meddistill.data.archive import safe_extract_zip, strip_single_top_folder
 from meddistill.paths import home
 
 
@@ -32,65 +29,16 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _safe_stem(name: str) -> str:
+def safe_stem(name: str) -> str:
+    """A file-name-safe stem (letters, digits, - and _; at most 40 characters)."""
     stem = Path(name).stem
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:40] or "dataset"
 
 
 def extract_zip(zip_path: Path) -> Path:
     """Extract a dataset ``.zip`` once into ``datasets/<stem>-<hash>/`` and return its data root."""
-    from meddistill.data.archive import safe_extract_zip, strip_single_top_folder
-
-    target = datasets_dir() / f"{_safe_stem(zip_path.name)}-{content_hash(zip_path)}"
+    target = datasets_dir() / f"{safe_stem(zip_path.name)}-{content_hash(zip_path)}"
     return strip_single_top_folder(safe_extract_zip(zip_path, target))
-
-
-def store_upload(data: bytes, filename: str) -> Path:
-    """Validate an uploaded ``.zip`` or ``.npz`` and keep it under ``datasets/``.
-
-    Args:
-        data: The uploaded file's bytes.
-        filename: Its name as the user gave it (only the suffix and stem are used).
-
-    Returns:
-        The stored source: an ``.npz`` file or the extracted folder.
-
-    Raises:
-        DataError: unsupported file type or an invalid dataset; nothing is kept.
-    """
-    try:
-        return _store_upload(data, filename)
-    except DataError as error:
-        if filename in str(error):
-            raise
-        raise DataError(f"{filename}: {error}") from None
-
-
-def _store_upload(data: bytes, filename: str) -> Path:
-    from meddistill.data import load_dataset
-
-    suffix = Path(filename).suffix.lower()
-    if suffix not in (".zip", ".npz"):
-        raise DataError(f"{filename} is neither a .zip of class folders nor a MedMNIST .npz; upload one of those.")
-    with tempfile.TemporaryDirectory(dir=datasets_dir(), prefix=".upload-") as tmp:
-        staged = Path(tmp) / f"{_safe_stem(filename)}{suffix}"
-        staged.write_bytes(data)
-        digest = content_hash(staged)
-        if suffix == ".npz":
-            folder = datasets_dir() / f"{_safe_stem(filename)}-{digest}"
-            final = folder / staged.name  # keeps the file name, so MedMNIST class names are recognised
-            if not final.exists():
-                load_dataset(staged, verify="all")
-                folder.mkdir(exist_ok=True)
-                shutil.move(staged, final)
-            return final
-        source = extract_zip(staged)
-        try:
-            load_dataset(source, verify="all")
-        except DataError:
-            shutil.rmtree(datasets_dir() / f"{_safe_stem(filename)}-{digest}", ignore_errors=True)
-            raise
-        return source
 
 
 def stored_datasets() -> list[Path]:

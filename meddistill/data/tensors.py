@@ -66,7 +66,9 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     angle = uniform(-10, 10) * math.pi / 180
     scale = uniform(0.9, 1.1)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, uniform(-0.08, 0.08)], 1), torch.stack([sin, cos, uniform(-0.08, 0.08)], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, uniform(-0.08, 0.08)], 1), torch.stack([sin, cos, uniform(-0.08, 0.08)], 1)], 1
+    )
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     background = -MEAN / STD
     out = F.grid_sample(images - background, grid, align_corners=False, padding_mode="zeros") + background
@@ -106,7 +108,9 @@ class Batches:
     def num_batches(self, batch_size: int) -> int:
         return math.ceil(len(self) / batch_size)
 
-    def iterate(self, batch_size: int, order: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def iterate(
+        self, batch_size: int, order: torch.Tensor | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield batches in ``order`` (a permutation of indices) or in split order."""
         order = torch.arange(len(self)) if order is None else order
         if self.images is not None:

@@ -1,32 +1,39 @@
 """What every page shares: the job manager, the sidebar, and errors shown in one sentence.
 
-This folder is not a page (Streamlit only lists the .py files directly in pages/).
+This folder is not a page: ``app.py`` lists the pages with ``st.navigation``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+from pathlib import Path
 
 import streamlit as st
 
-from meddistill.dashboard import describe_device, shared_manager
 from meddistill.errors import MedDistillError
+from meddistill.paths import home
+from meddistill.runs.jobs import JobManager
+from meddistill.runs.store import RunStore
+from meddistill.views.cases import run_dataset
+from meddistill.views.dashboard import describe_device
 
 STATUS_ICONS = {"queued": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
 
 
 @st.cache_resource
-def manager():
-    """The job manager, kept across reruns, pages and browser sessions."""
-    return shared_manager()
+def _manager_for(root: str) -> JobManager:
+    return JobManager(RunStore(root))
+
+
+def manager() -> JobManager:
+    """The one job manager of this MEDDISTILL_HOME, kept across reruns, pages and browser sessions."""
+    return _manager_for(str(home()))
 
 
 @st.cache_resource(max_entries=2)
 def dataset_for(run_path: str):
     """The dataset a run was trained on (kept between reruns)."""
-    from meddistill.cases import run_dataset
-
     return run_dataset(run_path)
 
 
@@ -64,9 +71,10 @@ def when(timestamp: float) -> str:
 
 def run_label(record) -> str:
     """'✅ 20261130-142501-a3f9c2 · breastmnist · resnet18 → tiny_cnn'."""
-    from pathlib import Path
-
-    return f"{STATUS_ICONS.get(record.status, '')} {record.id} · {Path(record.dataset).stem} · {record.teacher} → {record.student}"
+    return (
+        f"{STATUS_ICONS.get(record.status, '')} {record.id} · {Path(record.dataset).stem} · "
+        f"{record.teacher} → {record.student}"
+    )
 
 
 def pick_run(key: str, statuses: tuple[str, ...] = ("done",)):
@@ -83,11 +91,16 @@ def pick_run(key: str, statuses: tuple[str, ...] = ("done",)):
 
 def runs_frame(records) -> list[dict]:
     """Rows for a table of runs (table cells are never rendered as Markdown or HTML)."""
-    from pathlib import Path
-
     return [
-        {"status": f"{STATUS_ICONS.get(r.status, '')} {r.status}", "run": r.id, "dataset": Path(r.dataset).name, "teacher": r.teacher,
-         "student": r.student, "created": when(r.created), "note": r.message}
+        {
+            "status": f"{STATUS_ICONS.get(r.status, '')} {r.status}",
+            "run": r.id,
+            "dataset": Path(r.dataset).name,
+            "teacher": r.teacher,
+            "student": r.student,
+            "created": when(r.created),
+            "note": r.message,
+        }
         for r in records
     ]
 

@@ -1,0 +1,213 @@
+"""``meddistill run`` and ``meddistill resume``: train a run, alone or as one rank of a torchrun job."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as torch_dist
+from tqdm import tqdm
+
+from meddistill.data.loader import load_dataset
+from meddistill.errors import MedDistillError
+from meddistill.runs.config import PRESETS, RunConfig
+from meddistill.runs.jobs import run_recorded
+from meddistill.runs.layout import CONFIG_FILE
+from meddistill.runs.pipeline import execute
+from meddistill.runs.store import RunStore
+from meddistill.training import distributed
+
+# RunConfig fields that `meddistill run` takes as options of the same name.
+RUN_OPTIONS = (
+    "teacher",
+    "student",
+    "method",
+    "teacher_epochs",
+    "student_epochs",
+    "kd_temperature",
+    "kd_alpha",
+    "lr",
+    "batch_size",
+    "image_size",
+    "augment",
+    "augment_students",
+    "class_weighted",
+    "seed",
+    "device",
+    "teacher_weights",
+)
+
+
+def add_commands(commands) -> None:
+    """Add ``run`` and ``resume`` to the sub-parsers ``commands``."""
+    run = commands.add_parser("run", help="train teacher, scratch student and distilled student")
+    run.add_argument(
+        "--data",
+        required=True,
+        help="a .npz, a folder or .zip of class folders, or a MedMNIST name such as breastmnist",
+    )
+    run.add_argument("--teacher", help="teacher architecture (default resnet18)")
+    run.add_argument("--student", help="student architecture (default tiny_cnn)")
+    run.add_argument("--method", help="distillation method: kd, attention or fitnet (default kd)")
+    run.add_argument(
+        "--preset", choices=list(PRESETS), help="settings preset (default: thorough with a GPU, cpu without)"
+    )
+    run.add_argument("--teacher-epochs", type=int)
+    run.add_argument("--student-epochs", type=int)
+    run.add_argument("--kd-temperature", type=float)
+    run.add_argument("--kd-alpha", type=float)
+    run.add_argument("--lr", type=float)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument(
+        "--image-size", type=int, help="train at this side in pixels (default: native, capped by the preset)"
+    )
+    flag = argparse.BooleanOptionalAction
+    run.add_argument(
+        "--augment", action=flag, help="augment the teacher's training images (default: on in cpu and thorough)"
+    )
+    run.add_argument(
+        "--augment-students", action=flag, help="augment the students' training images too (thorough only)"
+    )
+    run.add_argument("--class-weighted", action=flag)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--teacher-weights", help="start the teacher from this local .safetensors file")
+    run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
+    run.set_defaults(func=cmd_run)
+    resume = commands.add_parser("resume", help="continue an interrupted run from its last completed epoch")
+    resume.add_argument("run")
+    resume.set_defaults(func=cmd_resume)
+
+
+def config_from(args: argparse.Namespace) -> RunConfig:
+    """The validated ``RunConfig`` of ``meddistill run``'s options (a local data path made absolute)."""
+    overrides = {name: getattr(args, name) for name in RUN_OPTIONS}
+    data = args.data
+    if Path(data).expanduser().exists():
+        data = str(Path(data).expanduser().resolve())
+    return RunConfig.from_preset(args.preset, data=data, **overrides).validate()
+
+
+class ProgressBars:
+    """One tqdm progress bar per model: epoch, loss, validation accuracy, ETA."""
+
+    def __init__(self) -> None:
+        self.bars: dict = {}
+
+    def __call__(self, event) -> None:
+        bar = self.bars.get(event.role)
+        if bar is None:
+            for other in self.bars.values():
+                other.close()
+            total = event.epochs * event.batches
+            bar = self.bars[event.role] = tqdm(
+                total=total, desc=f"{event.role:<15}", unit="batch", dynamic_ncols=True, file=sys.stderr
+            )
+        if event.kind == "batch":
+            bar.update(1)
+            bar.set_postfix_str(f"epoch {event.epoch}/{event.epochs} loss {event.loss:.4f}", refresh=False)
+        else:
+            bar.set_postfix_str(
+                f"epoch {event.epoch}/{event.epochs} loss {event.loss:.4f} "
+                f"val acc {event.val_acc:.3f} auc {event.val_auc:.3f}"
+            )
+            if event.epoch < event.epochs and bar.n < event.epoch * event.batches:
+                bar.update(event.epoch * event.batches - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def comparison_table(report: dict) -> str:
+    """A plain-text table of the three models (ACC, AUC, size, latency, speed-up)."""
+    models = report["models"]
+    base = models.get("teacher", {}).get("latency_ms_b1")
+    lines = [f"{'model':<17}{'arch':<20}{'ACC':>7}{'AUC':>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"]
+    for role, m in models.items():
+        speed = f"{base / m['latency_ms_b1']:.1f}x" if base else "-"
+        lines.append(
+            f"{role:<17}{m['arch']:<20}{m['test']['acc']:>7.3f}{m['test']['auc']:>7.3f}{m['params']:>12,}"
+            f"{m['size_mb']:>8.2f}{m['latency_ms_b1']:>9.2f}{speed:>10}"
+        )
+    return "\n".join(lines)
+
+
+def train(store: RunStore | None, run: str, is_main: bool = True) -> int:
+    """Train a registered run (rank 0: by id, with progress bars) or, on other ranks, the run folder ``run``."""
+    bars = ProgressBars() if is_main else None
+    try:
+        if is_main:
+            report = run_recorded(store, run, callback=bars)
+        else:
+            report = execute(RunConfig.load(Path(run) / CONFIG_FILE), run)
+    except KeyboardInterrupt:
+        if is_main:
+            store.set_status(run, "interrupted", "Stopped with Ctrl-C; resume it with `meddistill resume`.")
+        raise
+    finally:
+        if bars:
+            bars.close()
+    if is_main and report is not None:
+        record = store.get(run)
+        print(comparison_table(report))
+        print(f"\nRun {record.id} written to {record.path}")
+    return 0
+
+
+def run_under_torchrun(config: RunConfig, out: str | None) -> int:
+    """Run ``meddistill run`` as one rank of a torchrun job.
+
+    Rank 0 registers the run (index and folder) and broadcasts the folder; all
+    ranks train with DistributedDataParallel (gloo on CPU, NCCL on GPUs); only
+    rank 0 writes.
+
+    Args:
+        config: The run's settings (``world_size`` is recorded from the job).
+        out: Optional run folder (``--out``).
+    """
+    use_cuda = torch.cuda.is_available() and config.device != "cpu"
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    torch_dist.init_process_group("nccl" if use_cuda else "gloo")
+    try:
+        config.world_size = distributed.world_size()
+        shared: list = [None, None]
+        store = None
+        if distributed.is_main():
+            store = RunStore()
+            record = store.create(config, out)
+            shared = [record.id, str(record.path)]
+        torch_dist.broadcast_object_list(shared, src=0)
+        result = train(store, shared[0]) if distributed.is_main() else train(None, shared[1], False)
+        torch_dist.barrier()
+        return result
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    load_dataset(config.data, seed=config.seed)  # refuse bad data before a run is registered
+    if distributed.launched_by_torchrun():
+        return run_under_torchrun(config, args.out)
+    store = RunStore()
+    record = store.create(config, args.out)
+    return train(store, record.id)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    store = RunStore()
+    store.mark_interrupted()
+    record = store.get(args.run)
+    if record.status == "done":
+        print(f"Run {record.id} is already done.")
+        return 0
+    if record.status in ("queued", "running"):
+        raise MedDistillError(
+            f"Run {record.id} is {record.status} in another process; wait for it or stop that process first."
+        )
+    return train(store, record.id)

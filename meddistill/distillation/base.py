@@ -1,0 +1,109 @@
+"""The distillation-method registry and the shared skeleton: Hinton KD plus an optional feature term.
+
+Each method is a small ``nn.Module`` whose ``forward`` takes the student's and
+the teacher's logits (and, for feature methods, one feature map of each) and
+returns the scalar loss to minimise.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from meddistill.registry import Registry
+
+METHODS = Registry("distillation method")
+
+
+def available_methods() -> list[str]:
+    """Registered distillation method names."""
+    return METHODS.available()
+
+
+def create_method(name: str, **kwargs) -> "Distiller":
+    """Build a registered distillation method (see each class for its arguments)."""
+    return METHODS.create(name, **kwargs)
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    alpha: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Hinton knowledge distillation loss.
+
+    ``alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(s, y)``
+
+    The ``T^2`` factor keeps the soft term's gradients on the scale of the hard
+    term's when ``T`` changes. KL is averaged over the batch (``batchmean``).
+
+    Reference: G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a
+    Neural Network", NIPS Deep Learning Workshop, 2015 (arXiv:1503.02531).
+
+    Args:
+        student_logits: (B, K) student outputs.
+        teacher_logits: (B, K) teacher outputs (no gradient needed).
+        labels: (B,) integer classes.
+        temperature: Softmax temperature T > 0.
+        alpha: Weight of the soft term in [0, 1].
+        class_weights: Optional (K,) weights of the cross-entropy term.
+
+    Returns:
+        Scalar loss.
+    """
+    hard = F.cross_entropy(student_logits, labels, weight=class_weights)
+    if alpha == 0:
+        return hard
+    t = float(temperature)
+    soft = F.kl_div(
+        F.log_softmax(student_logits / t, dim=1),
+        F.log_softmax(teacher_logits.detach() / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return alpha * t * t * soft + (1 - alpha) * hard
+
+
+class Distiller(nn.Module):
+    """Base: Hinton KD on the logits, plus an optional feature term in subclasses.
+
+    Args:
+        temperature: KD temperature T.
+        alpha: Weight of the soft term.
+        feature_weight: Weight beta of the feature term (feature methods only).
+        student_channels: Channels of the student's feature map (feature methods).
+        teacher_channels: Channels of the teacher's feature map (feature methods).
+    """
+
+    uses_features = False
+
+    def __init__(
+        self,
+        temperature: float = 4.0,
+        alpha: float = 0.5,
+        feature_weight: float = 100.0,
+        student_channels: int = 0,
+        teacher_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        self.temperature, self.alpha, self.feature_weight = temperature, alpha, feature_weight
+
+    def feature_term(self, student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+        """Feature distance; (B, Cs, Hs, Ws) and (B, Ct, Ht, Wt) -> scalar."""
+        raise NotImplementedError
+
+    def forward(
+        self, student_logits, teacher_logits, labels, student_features=None, teacher_features=None, class_weights=None
+    ) -> torch.Tensor:
+        loss = kd_loss(student_logits, teacher_logits, labels, self.temperature, self.alpha, class_weights)
+        if self.uses_features:
+            loss = loss + self.feature_weight * self.feature_term(student_features, teacher_features.detach())
+        return loss

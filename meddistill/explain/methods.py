@@ -1,0 +1,200 @@
+"""Where a model looks: saliency methods (Grad-CAM, occlusion, integrated gradients) in one registry.
+
+Each method is a small class in the ``EXPLAINERS`` registry (in the manner of
+pytorch-grad-cam's method classes) that returns a raw attribution; captum does
+the work in its two steps (build the attribution object, then ``attribute``).
+:func:`saliency` turns that into an (S, S) map in [0, 1] and leaves the model
+exactly as it found it: same train/eval mode, same ``requires_grad`` flags,
+no hooks left behind, no gradient accumulated in the parameters.
+
+Example:
+    >>> x = image_tensor(scan_uint8, channels=1, size=28)      # (1, 28, 28)
+    >>> heat = saliency(model, x, method="gradcam")            # (28, 28) in [0, 1]
+    >>> picture = overlay(scan_uint8, heat)                    # (H, W, 3) uint8
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+import numpy as np
+import torch
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
+from torch import nn
+
+from meddistill.explain.maps import normalise
+from meddistill.models.registry import target_module
+from meddistill.registry import Registry
+
+EXPLAINERS = Registry("explainer")
+IG_STEPS = 32
+_LOCK = threading.RLock()  # the model is modified temporarily (eval mode, inplace flags)
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+def available_explainers() -> list[str]:
+    """Registered saliency method names (``gradcam``, ``integrated_gradients``, ``occlusion``)."""
+    return EXPLAINERS.available()
+
+
+def explainer_label(name: str) -> str:
+    """The name people read ("Grad-CAM") of a registered saliency method."""
+    return EXPLAINERS.entry(name).meta.get("label", name)
+
+
+class Explainer:
+    """A saliency method bound to one model.
+
+    Args:
+        model: Network mapping (B, C, S, S) to logits (B, K), already in eval mode.
+        layer: Dotted module name for layer methods (default: ``model.target_layer``).
+    """
+
+    def __init__(self, model: nn.Module, layer: str | None = None) -> None:
+        self.model, self.layer = model, layer
+
+    def attribute(self, image: torch.Tensor, target: int) -> torch.Tensor:
+        """Raw attribution (S, S) for one image (1, C, S, S) and class ``target``."""
+        raise NotImplementedError
+
+
+@EXPLAINERS.register("gradcam", label="Grad-CAM", uses_layer=True)
+class GradCAM(Explainer):
+    """Grad-CAM: channel weights = mean gradient of the class score over the layer's
+    feature map, CAM = ReLU(sum_k w_k A_k), upsampled bilinearly to the input."""
+
+    def attribute(self, image: torch.Tensor, target: int) -> torch.Tensor:
+        cam = LayerGradCam(self.model, target_module(self.model, self.layer)).attribute(
+            image, target=target, relu_attributions=True
+        )
+        if cam.dim() != 4:
+            raise ValueError(
+                "Grad-CAM needs a convolutional layer with (B, C, H, W) output; "
+                f"{self.layer or self.model.target_layer!r} gave {tuple(cam.shape)}"
+            )
+        return LayerAttribution.interpolate(cam, tuple(image.shape[-2:]), interpolate_mode="bilinear")[0, 0]
+
+
+@EXPLAINERS.register("occlusion", label="Occlusion", uses_layer=False)
+class OcclusionMap(Explainer):
+    """Occlusion: slide a square window (about S/7, odd) with stride about half of it,
+    fill it with the image minimum and record the drop of the class score."""
+
+    def attribute(self, image: torch.Tensor, target: int) -> torch.Tensor:
+        side = min(image.shape[-2:])
+        window = max(1, round(side / 7)) | 1  # odd
+        stride = max(1, window // 2)
+        attr = Occlusion(self.model).attribute(
+            image,
+            sliding_window_shapes=(image.shape[1], window, window),
+            strides=(image.shape[1], stride, stride),
+            baselines=float(image.min()),
+            target=target,
+            perturbations_per_eval=32,
+        )
+        return attr[0].abs().sum(0)
+
+
+@EXPLAINERS.register("integrated_gradients", label="Integrated gradients", uses_layer=False)
+class IntegratedGradientsMap(Explainer):
+    """Integrated gradients from a black baseline (the image minimum) in 32 steps."""
+
+    def attribute(self, image: torch.Tensor, target: int) -> torch.Tensor:
+        attr = IntegratedGradients(self.model).attribute(
+            image, baselines=float(image.min()), target=target, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
+        )
+        return attr[0].abs().sum(0)
+
+
+@contextlib.contextmanager
+def untouched(model: nn.Module) -> Iterator[nn.Module]:
+    """Run with ``model`` in eval mode, non-inplace activations and gradients on; restore everything after.
+
+    Restores the train/eval mode, the ``inplace`` flags, the ``requires_grad``
+    flags and the parameters' ``.grad``, and removes any hook added meanwhile
+    (even when the body raised).
+    """
+    with _LOCK:
+        modules = list(model.modules())
+        mode = [m.training for m in modules]
+        inplace = [(m, m.inplace) for m in modules if isinstance(getattr(m, "inplace", None), bool)]
+        params = list(model.parameters())
+        flags, grads = [p.requires_grad for p in params], [p.grad for p in params]
+        hooks = [(m, name, set(getattr(m, name))) for m in modules for name in _HOOK_DICTS if hasattr(m, name)]
+        try:
+            model.eval()
+            for m, _ in inplace:
+                m.inplace = False  # captum's hooks and inplace ReLU/Hardswish do not mix
+            with torch.inference_mode(False), torch.enable_grad():
+                yield model
+        finally:
+            for m, name, keys in hooks:
+                table = getattr(m, name)
+                for key in set(table) - keys:
+                    del table[key]
+            for m, flag in inplace:
+                m.inplace = flag
+            for m, was in zip(modules, mode):
+                m.training = was
+            for p, flag, grad in zip(params, flags, grads):
+                p.requires_grad_(flag)
+                p.grad = grad
+
+
+def _batch_of_one(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+    """(C, S, S) or (1, C, S, S) -> detached float (1, C, S, S) on the model's device."""
+    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or (image.dim() == 4 and image.shape[0] != 1):
+        raise ValueError(
+            f"image must be a (C, S, S) or (1, C, S, S) tensor, got {getattr(image, 'shape', type(image))}"
+        )
+    device = next(model.parameters()).device
+    x = image.detach().to(device=device, dtype=torch.float32)
+    return (x[None] if x.dim() == 3 else x).clone()
+
+
+def predict_proba(model: nn.Module, image: torch.Tensor) -> np.ndarray:
+    """Softmax probabilities (K,) float64 of one image (C, S, S) or (1, C, S, S)."""
+    with untouched(model), torch.no_grad():
+        x = _batch_of_one(model, image)
+        return torch.softmax(model(x).double(), dim=1)[0].cpu().numpy()
+
+
+def saliency(
+    model: nn.Module, image: torch.Tensor, target: int | None = None, method: str = "gradcam", layer: str | None = None
+) -> np.ndarray:
+    """Saliency map of one image.
+
+    Args:
+        model: Network mapping (B, C, S, S) to logits (B, K); left as found.
+        image: Normalised input (C, S, S) or (1, C, S, S), as from ``image_tensor``.
+        target: Class index to explain; None = the model's predicted class.
+        method: A name from ``available_explainers()``.
+        layer: Dotted module name for Grad-CAM (default: ``model.target_layer``).
+
+    Returns:
+        (S, S) float32 map in [0, 1] (min-max normalised; all zeros when flat).
+
+    Raises:
+        ValueError: unknown method (listing the valid ones), bad image shape or target.
+    """
+    factory = EXPLAINERS.entry(method).factory
+    with untouched(model):
+        x = _batch_of_one(model, image)  # cloned here, so also a normal tensor under inference_mode
+        with torch.no_grad():
+            logits = model(x)
+        classes = logits.shape[1]
+        target = int(logits.argmax(1)[0]) if target is None else int(target)
+        if not 0 <= target < classes:
+            raise ValueError(f"target must be a class index from 0 to {classes - 1}, got {target}")
+        raw = factory(model, layer).attribute(x, target)
+    return normalise(raw)

@@ -1,0 +1,79 @@
+"""Build a registered model by name, and measure its size and cost.
+
+Example:
+    >>> model = create_model("resnet18", num_classes=2, in_channels=1, image_size=28)
+    >>> model(torch.zeros(4, 1, 28, 28)).shape
+    torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from meddistill.io.weights import load_weights
+from meddistill.models.registry import MODELS
+
+
+def create_model(
+    name: str,
+    num_classes: int,
+    in_channels: int = 1,
+    image_size: int = 28,
+    weights: str | None = None,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: A name from ``available_models()``.
+        num_classes: Number of output logits K.
+        in_channels: Image channels C (1 grey, 3 colour).
+        image_size: Side S of the square input; small inputs get a stride-1 stem.
+        weights: Optional local ``.safetensors`` file to load (never a hub download).
+
+    Returns:
+        A module mapping images (B, C, S, S) to logits (B, K). Its attribute
+        ``target_layer`` names the last convolutional block (for Grad-CAM and
+        feature distillation) and ``arch`` the registry name.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    entry = MODELS.entry(name)
+    model = entry.factory(num_classes, in_channels, image_size)
+    model.arch = name
+    model.target_layer = entry.meta["target_layer"]
+    if weights:
+        load_weights(model, weights)
+    return model
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Size and cost of a model for one input shape."""
+
+    params: int
+    size_mb: float
+    flops: int
+
+
+def model_info(model: nn.Module, in_channels: int, image_size: int) -> ModelInfo:
+    """Parameters, size in MB (float32 weights and buffers) and FLOPs per image.
+
+    FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
+    (1, C, S, S) input in eval mode.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    nbytes = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, in_channels, image_size, image_size, device=device))
+    model.train(was_training)
+    return ModelInfo(params=params, size_mb=nbytes / 1e6, flops=int(counter.get_total_flops()))

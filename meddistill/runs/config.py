@@ -1,0 +1,176 @@
+"""A run's settings: one typed dataclass, saved as ``config.json`` in the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from meddistill.distillation.base import METHODS
+from meddistill.io.atomic import atomic_write_json
+from meddistill.models.registry import MODELS
+
+PRESETS: dict[str, dict] = {
+    # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
+    # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
+    "cpu": dict(
+        teacher_epochs=4,
+        student_epochs=30,
+        min_steps=150,
+        batch_size=128,
+        max_image_size=64,
+        augment=True,
+        augment_students=False,
+        class_weighted=True,
+        patience=8,
+        ema_decay=0.98,
+    ),
+    # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
+    "thorough": dict(
+        teacher_epochs=30,
+        student_epochs=60,
+        min_steps=1000,
+        batch_size=128,
+        max_image_size=224,
+        augment=True,
+        augment_students=True,
+        class_weighted=True,
+        patience=15,
+        ema_decay=0.999,
+    ),
+    # For tests and demos of the workflow itself: seconds, not minutes.
+    "smoke": dict(
+        teacher_epochs=1,
+        student_epochs=1,
+        min_steps=0,
+        batch_size=64,
+        max_image_size=28,
+        augment=False,
+        augment_students=False,
+        patience=2,
+        latency_runs=20,
+    ),
+}
+
+
+def default_preset() -> str:
+    """``thorough`` when a CUDA GPU is present, ``cpu`` otherwise."""
+    return "thorough" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what a run trains and how."""
+
+    data: str = ""  # dataset source: .npz, folder, .zip or MedMNIST name
+    teacher: str = "resnet18"  # registered teacher architecture
+    student: str = "tiny_cnn"  # registered student architecture
+    method: str = "kd"  # distillation method: kd, attention, fitnet
+    kd_temperature: float = 4.0  # softmax temperature T of Hinton KD
+    kd_alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha goes to the labels
+    feature_weight: float = 100.0  # weight of the feature term for attention / fitnet
+    preset: str = "cpu"  # name in PRESETS that filled the fields below
+    teacher_epochs: int = 4  # epochs for the teacher
+    student_epochs: int = 30  # epochs for each student (scratch and distilled)
+    min_steps: int = 150  # at least this many optimisation steps per model (small datasets get more epochs)
+    ema_decay: float = 0.0  # > 0: validate and keep a moving average of the weights (smoother best-epoch choice)
+    lr: float = 2e-3  # AdamW learning rate (cosine schedule)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    batch_size: int = 128  # images per optimisation step
+    image_size: int | None = None  # side in pixels; None = native size capped at max_image_size
+    max_image_size: int = 64  # cap on the native size when image_size is None
+    augment: bool = False  # random affine + intensity jitter on the teacher's train images
+    augment_students: bool = False  # the same for both students; distillation then runs the teacher on every batch
+    class_weighted: bool = False  # weight cross-entropy by inverse class frequency
+    patience: int = 8  # early stopping: epochs without val improvement
+    seed: int = 0  # seed for splits, initialisation and batch order
+    device: str = "auto"  # auto, cpu or cuda
+    num_workers: int = 0  # data-loader worker processes for folder sources
+    teacher_weights: str | None = (
+        None  # local .safetensors to start the teacher from (skips its training if teacher_epochs is 0)
+    )
+    latency_runs: int = 200  # batch-1 timings whose median is reported
+    world_size: int = 1  # processes that trained the run (torchrun)
+    extra: dict = field(default_factory=dict)  # free-form notes kept with the run
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, **overrides) -> "RunConfig":
+        """A config filled from ``PRESETS[preset]`` (default: by hardware), then ``overrides``.
+
+        Raises:
+            ValueError: unknown preset or unknown field, listing the valid ones.
+        """
+        preset = preset or default_preset()
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}; valid settings: {', '.join(sorted(names))}")
+        values = {**PRESETS[preset], "preset": preset}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def validate(self) -> "RunConfig":
+        """Check names and ranges before anything is trained.
+
+        Raises:
+            ValueError: an unknown architecture or method (listing the valid
+                names) or a setting out of range.
+        """
+        MODELS.entry(self.teacher)
+        MODELS.entry(self.student)
+        METHODS.entry(self.method)
+        checks = [
+            (self.kd_temperature > 0, f"kd_temperature must be > 0, got {self.kd_temperature}"),
+            (0 <= self.kd_alpha <= 1, f"kd_alpha must be between 0 and 1, got {self.kd_alpha}"),
+            (
+                self.teacher_epochs >= 0 and self.student_epochs >= 1,
+                "epochs must be at least 1 (teacher epochs may be 0 with --teacher-weights)",
+            ),
+            (
+                self.teacher_epochs > 0 or bool(self.teacher_weights),
+                "teacher_epochs is 0, so give --teacher-weights to start from",
+            ),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (
+                self.image_size is None or 8 <= self.image_size <= 1024,
+                f"image_size must be between 8 and 1024 px, got {self.image_size}",
+            ),
+            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+    def epochs_for(self, role: str, train_images: int, world_size: int = 1) -> int:
+        """Epochs for ``role``: the configured number, raised so that a small dataset still gets ``min_steps`` steps."""
+        epochs = self.teacher_epochs if role == "teacher" else self.student_epochs
+        if epochs == 0 or not self.min_steps:
+            return epochs
+        steps_per_epoch = max(1, -(-train_images // (self.batch_size * world_size)))
+        return max(epochs, -(-self.min_steps // steps_per_epoch))
+
+    def resolved_image_size(self, native: int) -> int:
+        """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""
+        return int(self.image_size or min(native, self.max_image_size))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write ``config.json`` atomically."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        """Read a ``config.json``; unknown keys (from a newer version) are ignored."""
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})

@@ -1,0 +1,70 @@
+"""Export one model of a finished run and check the file on the run's whole test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meddistill.data.loader import load_dataset
+from meddistill.data.tensors import Batches
+from meddistill.evaluation.export import (
+    CHUNK,
+    EXPORTS,
+    calibration_images,
+    compare_outputs,
+    export_model,
+    format_extension,
+    load_exported,
+)
+from meddistill.evaluation.metrics import auc_score
+from meddistill.io.atomic import atomic_write_json
+from meddistill.runs.layout import EXPORTS_DIR, RunFolder, check_role
+
+
+def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str | Path | None = None) -> dict:
+    """Export one model of a finished run and check it on the run's whole test split.
+
+    Args:
+        run_dir: The run folder (with ``config.json``, ``dataset.json`` and ``<role>.safetensors``).
+        fmt: A name from ``meddistill.evaluation.available_formats()``.
+        role: "teacher", "student_scratch" or "student_kd".
+        out: Output file (default ``<run_dir>/exports/<role><ext>``, ext .pt, .onnx or .int8.onnx).
+
+    Returns:
+        path, format, role, max_abs_prob_diff, agreement (vs the PyTorch model),
+        size_bytes, and test_acc / test_auc of the exported model itself (for
+        int8 that is the quantized model). The same figures are written to
+        ``<run_dir>/exports/<role>.<fmt>.json``.
+
+    Raises:
+        ValueError: unknown format or role.
+        MedDistillError: the run folder, its weights or its dataset cannot be used.
+    """
+    extension = format_extension(fmt)
+    folder = RunFolder(run_dir)
+    model = folder.load_model(check_role(role))
+    config, summary = folder.config(), folder.summary()
+    channels, size = summary["channels"], summary["train_image_size"]
+    dataset = load_dataset(config.data, seed=config.seed)
+    test = Batches(dataset.splits["test"], channels, size, config.num_workers)
+    calibration = None
+    if EXPORTS.entry(fmt).factory.needs_calibration:
+        train = Batches(dataset.splits["train"], channels, size, config.num_workers)
+        calibration = calibration_images(train, seed=config.seed)
+
+    path = Path(out).expanduser() if out else folder.file(EXPORTS_DIR) / f"{role}{extension}"
+    export_model(model, fmt, path, channels, size, calibration)
+    chunks = (images for images, _, _ in test.iterate(CHUNK))
+    probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks)
+    labels = dataset.splits["test"].labels
+    result = {
+        "path": str(path),
+        "format": fmt,
+        "role": role,
+        "max_abs_prob_diff": max_diff,
+        "agreement": same,
+        "size_bytes": path.stat().st_size,
+        "test_acc": float((probs.argmax(1) == labels).mean()),
+        "test_auc": auc_score(labels, probs),
+    }
+    atomic_write_json(folder.file(EXPORTS_DIR) / f"{role}.{fmt}.json", result)
+    return result

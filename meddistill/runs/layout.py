@@ -1,0 +1,144 @@
+"""The run folder: which models a run has, what each file is called, and how to read them back.
+
+This module is the one home of these facts; everything else imports them.
+
+A run folder holds::
+
+    config.json          the RunConfig
+    dataset.json         the dataset summary (classes, channels, sizes, train_image_size)
+    metrics.json         per-epoch history of each model:
+                         {role: [{epoch, train_loss, val_loss, val_acc, val_auc, seconds}]}
+    status.json          queued / running / done / failed / cancelled / interrupted, with a message
+    report.json          the test metrics, sizes and latencies of every model
+    predictions.npz      test labels and each model's test probabilities
+    <role>.safetensors   the trained weights of each model
+    checkpoints/         per-epoch training state (resume)
+    exports/             exported models and their checks
+
+Example:
+    >>> folder = RunFolder("~/.meddistill/runs/20261130-142501-a3f9c2")
+    >>> model = folder.load_model("student_kd")
+    >>> folder.report()["models"]["student_kd"]["test"]["acc"]
+    0.859
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meddistill.errors import MedDistillError
+from meddistill.io.weights import load_weights
+from meddistill.models.factory import create_model
+from meddistill.runs.config import RunConfig
+
+ROLES = ("teacher", "student_scratch", "student_kd")
+LABELS = {"teacher": "Teacher", "student_scratch": "Student (scratch)", "student_kd": "Student (distilled)"}
+
+CONFIG_FILE = "config.json"
+DATASET_FILE = "dataset.json"
+METRICS_FILE = "metrics.json"
+STATUS_FILE = "status.json"
+REPORT_FILE = "report.json"
+PREDICTIONS_FILE = "predictions.npz"
+CHECKPOINTS_DIR = "checkpoints"
+EXPORTS_DIR = "exports"
+
+
+def check_role(role: str) -> str:
+    """``role`` if it is one of ``ROLES``; raises ``ValueError`` listing them."""
+    if role not in ROLES:
+        raise ValueError(f"unknown model {role!r}; choose one of: {', '.join(ROLES)}")
+    return role
+
+
+def weights_name(role: str) -> str:
+    """File name of a role's trained weights: ``student_kd.safetensors``."""
+    return f"{check_role(role)}.safetensors"
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+class RunFolder:
+    """One run's folder on disk.
+
+    Args:
+        path: The folder (``~`` is expanded).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        """A path inside the folder."""
+        return self.path / name
+
+    def config(self) -> RunConfig:
+        """The run's settings (``config.json``)."""
+        return RunConfig.load(self.path / CONFIG_FILE)
+
+    def summary(self) -> dict | None:
+        """The dataset summary (``dataset.json``), or ``None`` before the run has loaded its data."""
+        return _read_json(self.path / DATASET_FILE)
+
+    def report(self) -> dict | None:
+        """``report.json``, or ``None`` while the run has none."""
+        return _read_json(self.path / REPORT_FILE)
+
+    def metrics(self) -> dict:
+        """Per-epoch history per role (``metrics.json``), empty before the first epoch."""
+        return _read_json(self.path / METRICS_FILE) or {}
+
+    def weights(self, role: str) -> Path:
+        """Where a role's trained weights are (or will be)."""
+        return self.path / weights_name(role)
+
+    def has_weights(self, role: str) -> bool:
+        return self.weights(role).is_file()
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """``{"labels": (N,), "probs_<role>": (N, K), ...}`` from ``predictions.npz``."""
+        with np.load(self.path / PREDICTIONS_FILE, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+
+    def require_finished(self) -> RunFolder:
+        """``self`` if config and dataset summary exist; else one sentence saying what to give instead."""
+        for name in (CONFIG_FILE, DATASET_FILE):
+            if not (self.path / name).is_file():
+                raise MedDistillError(
+                    f"{self.path} has no {name}, so it is not a finished run folder; "
+                    "give a run folder or a run id from `meddistill runs`."
+                )
+        return self
+
+    def load_model(self, role: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The trained model of ``role`` in eval mode.
+
+        Raises:
+            MedDistillError: the run has no weights for this role yet (says to wait or resume).
+        """
+        self.require_finished()
+        if not self.has_weights(role):
+            raise MedDistillError(
+                f"Run {self.path.name} has no trained {role} model yet; "
+                "wait for the run to finish or resume it with `meddistill resume`."
+            )
+        config, summary = self.config(), self.summary()
+        arch = config.teacher if role == "teacher" else config.student
+        model = create_model(arch, len(summary["classes"]), summary["channels"], summary["train_image_size"])
+        load_weights(model, self.weights(role))
+        return model.to(device).eval()
+
+
+def load_trained(run_dir: str | Path, role: str, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, dict]:
+    """A finished run's model for ``role`` with its weights, the config and the dataset summary."""
+    folder = RunFolder(run_dir)
+    return folder.load_model(role, device), folder.config(), folder.summary()

@@ -1,0 +1,241 @@
+"""One run end to end: teacher, scratch student, distilled student, evaluation, report.
+
+``execute(config, run_dir)`` is what the CLI, the dashboard's job manager and
+``torchrun`` all call. Models that already have final weights in the run
+folder are not trained again, and a model cut off mid-training resumes from
+its last completed epoch, so calling ``execute`` again on an interrupted run
+finishes it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from meddistill.data.dataset import MedDataset
+from meddistill.data.loader import load_dataset
+from meddistill.data.tensors import Batches
+from meddistill.distillation.base import METHODS, Distiller, create_method
+from meddistill.evaluation.latency import measure_latency
+from meddistill.evaluation.metrics import agreement, classification_metrics
+from meddistill.io.atomic import atomic_write, atomic_write_json
+from meddistill.io.weights import load_weights, save_weights
+from meddistill.models.factory import create_model, model_info
+from meddistill.models.registry import target_module
+from meddistill.runs.config import RunConfig
+from meddistill.runs.layout import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    DATASET_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    ROLES,
+    RunFolder,
+)
+from meddistill.training import distributed as dist
+from meddistill.training.averaging import class_weights_for
+from meddistill.training.checkpoint import saved_fit
+from meddistill.training.engine import fit
+from meddistill.training.state import FitResult, FitSettings, Progress
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``cuda`` when asked for or available (``auto``), else ``cpu``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build(config: RunConfig, dataset: MedDataset, role: str) -> torch.nn.Module:
+    """The untrained model for ``role``; both students start from the same initial weights."""
+    size = config.resolved_image_size(dataset.image_size)
+    torch.manual_seed(config.seed + (0 if role == "teacher" else 1))
+    arch = config.teacher if role == "teacher" else config.student
+    return create_model(arch, dataset.num_classes, dataset.channels, size)
+
+
+def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
+    """Channels of the model's target layer output, found with one dummy forward."""
+    captured = {}
+
+    def keep(module, inputs, output) -> None:  # returns None: a hook's return value would replace the output
+        captured["c"] = output.shape[1]
+
+    handle = target_module(model).register_forward_hook(keep)
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, channels, size, size, device=next(model.parameters()).device))
+    handle.remove()
+    return int(captured["c"])
+
+
+def build_method(
+    config: RunConfig, student: torch.nn.Module, teacher: torch.nn.Module, channels: int, size: int
+) -> Distiller:
+    """The run's distillation method; feature methods are told both models' feature channels."""
+    extra = {}
+    if METHODS.entry(config.method).factory.uses_features:
+        extra = {
+            "student_channels": feature_channels(student, channels, size),
+            "teacher_channels": feature_channels(teacher, channels, size),
+        }
+    return create_method(
+        config.method,
+        temperature=config.kd_temperature,
+        alpha=config.kd_alpha,
+        feature_weight=config.feature_weight,
+        **extra,
+    )
+
+
+def fit_settings(
+    config: RunConfig, dataset: MedDataset, role: str, device: torch.device, folder: RunFolder
+) -> FitSettings:
+    """The ``FitSettings`` of one model of the run."""
+    weights = class_weights_for(dataset.splits["train"].labels, dataset.num_classes) if config.class_weighted else None
+    return FitSettings(
+        epochs=config.epochs_for(role, len(dataset.splits["train"]), dist.world_size()),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        batch_size=config.batch_size,
+        device=device,
+        seed=config.seed,
+        patience=config.patience,
+        augment=config.augment if role == "teacher" else config.augment_students,
+        class_weights=weights,
+        ema_decay=config.ema_decay,
+        checkpoint_dir=folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
+        shard=(dist.rank(), dist.world_size()),
+    )
+
+
+def _train_role(role, config, dataset, batches, device, folder, callback, should_stop, teacher=None):
+    """The trained model of ``role`` and its ``FitResult`` (saved one if it was trained before; None if imported)."""
+    model = build(config, dataset, role)
+    if folder.has_weights(role):
+        return load_weights(model, folder.weights(role)).to(device), saved_fit(folder.file(CHECKPOINTS_DIR), role)
+    if role == "teacher" and config.teacher_weights:
+        load_weights(model, config.teacher_weights)
+        if config.teacher_epochs == 0:
+            return model.to(device), None
+    size = config.resolved_image_size(dataset.image_size)
+    method = build_method(config, model, teacher, dataset.channels, size) if role == "student_kd" else None
+    result = fit(
+        model,
+        batches["train"],
+        batches["val"],
+        fit_settings(config, dataset, role, device, folder),
+        role=role,
+        teacher=teacher if role == "student_kd" else None,
+        method=method,
+        callback=callback,
+        should_stop=should_stop,
+    )
+    if dist.is_main():
+        save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
+    return model, result
+
+
+def _model_entry(
+    model: torch.nn.Module,
+    result: FitResult | None,
+    config: RunConfig,
+    channels: int,
+    size: int,
+    device: torch.device,
+    labels: np.ndarray,
+    probs: np.ndarray,
+) -> dict:
+    """One model's entry in ``report.json``."""
+    info = model_info(model, channels, size)
+    latency, throughput = measure_latency(model, channels, size, device, runs=config.latency_runs)
+    return {
+        "arch": model.arch,
+        "params": info.params,
+        "size_mb": info.size_mb,
+        "flops": info.flops,
+        "latency_ms_b1": latency,
+        "throughput_b64": throughput,
+        "train_seconds": result.seconds if result else 0.0,
+        "epochs_run": len(result.history) if result else 0,
+        "best_epoch": result.best_epoch if result else 0,
+        "test": classification_metrics(labels, probs),
+    }
+
+
+def execute(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    roles: tuple[str, ...] = ROLES,
+) -> dict:
+    """Train and evaluate the three models of a run and write its report.
+
+    Args:
+        config: The run's settings.
+        run_dir: The run folder (``config.json`` is (re)written there).
+        callback: Receives engine ``Progress`` reports.
+        should_stop: Polled every batch; true cancels (``Cancelled`` is raised).
+        roles: Which models to train (all three by default).
+
+    Returns:
+        The report (also written as ``report.json``): run_id, dataset, config
+        and, per role, arch, params, size_mb, flops, latency_ms_b1,
+        throughput_b64, train_seconds, epochs_run, best_epoch and the test metrics.
+    """
+    folder = RunFolder(run_dir)
+    started = time.time()
+    config.world_size = dist.world_size()
+    dataset = load_dataset(config.data, seed=config.seed)
+    size = config.resolved_image_size(dataset.image_size)
+    device = dist.device_for(pick_device(config.device))
+    summary = {**dataset.summary(), "train_image_size": size}
+    if dist.is_main():
+        config.save(folder.file(CONFIG_FILE))
+        atomic_write_json(folder.file(DATASET_FILE), summary)
+    splits = ("train", "val", "test")
+    batches = {s: Batches(dataset.splits[s], dataset.channels, size, config.num_workers) for s in splits}
+    history = folder.metrics()
+
+    def on_progress(event: Progress) -> None:
+        if event.kind == "epoch" and dist.is_main():
+            history[event.role] = event.history
+            atomic_write_json(folder.file(METRICS_FILE), history)
+        if callback is not None:
+            callback(event)
+
+    models, results = {}, {}
+    for role in roles:
+        models[role], results[role] = _train_role(
+            role, config, dataset, batches, device, folder, on_progress, should_stop, models.get("teacher")
+        )
+
+    labels = dataset.splits["test"].labels
+    probs = {role: dist.gather_predictions(models[role], batches["test"], device) for role in roles}
+    report = {
+        "run_id": folder.path.name,
+        "dataset": summary,
+        "config": config.to_dict(),
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "models": {},
+    }
+    if not dist.is_main():
+        return report
+    for role in roles:
+        entry = _model_entry(
+            models[role].eval(), results[role], config, dataset.channels, size, device, labels, probs[role]
+        )
+        report["models"][role] = entry
+    if "teacher" in probs:
+        report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
+    report["seconds"] = time.time() - started
+    arrays = {f"probs_{role}": probs[role] for role in roles}
+    atomic_write(folder.file(PREDICTIONS_FILE), lambda tmp: np.savez(open(tmp, "wb"), labels=labels, **arrays))
+    atomic_write_json(folder.file(REPORT_FILE), report)
+    return report

@@ -1,0 +1,297 @@
+"""The training loop: one model, one split, with progress, cancel, best-checkpoint and resume.
+
+``fit`` trains a teacher or a student from scratch with cross-entropy, or a
+student by distillation when given a teacher and a method. It keeps the
+weights of the epoch with the best validation AUC (not the last epoch), stops
+early after ``patience`` epochs without improvement, reports every batch and
+epoch through ``callback`` and stops within one batch when ``should_stop()``
+turns true. With ``checkpoint_dir`` it saves its state after every epoch and
+resumes from the last completed one.
+
+The loop itself is ``fit``; each step it takes (the loss of a batch, one epoch,
+the end of an epoch, resume) is a method of ``_Fit``, which holds the state.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from meddistill.data.tensors import Batches, augment
+from meddistill.errors import Cancelled, TrainingError
+from meddistill.evaluation.metrics import auc_score
+from meddistill.models.registry import target_module
+from meddistill.training.averaging import moving_average
+from meddistill.training.checkpoint import load_checkpoint, save_checkpoint
+from meddistill.training.distributed import gather_predictions
+from meddistill.training.state import FitResult, FitSettings, Progress
+from meddistill.training.teacher import FeatureHook, autocast, teacher_logits
+
+Callback = Callable[[Progress], None]
+
+
+def fit(
+    model: nn.Module,
+    train: Batches,
+    val: Batches,
+    settings: FitSettings,
+    *,
+    role: str,
+    teacher: nn.Module | None = None,
+    method: nn.Module | None = None,
+    callback: Callback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FitResult:
+    """Train ``model`` and return its best validation weights (also loaded into ``model``).
+
+    Args:
+        model: Network mapping (B, C, S, S) to logits (B, K); moved to ``settings.device``.
+        train: Training batches.
+        val: Validation batches (best epoch = highest val AUC, ties to the earlier).
+        settings: Epochs, learning rate, batch size, seed, augmentation... (see ``FitSettings``).
+        role: Name in progress reports and checkpoints ("teacher", "student_kd").
+        teacher: Trained teacher; with ``method``, the student is distilled.
+        method: A ``Distiller`` (see ``meddistill.distillation``).
+        callback: Receives a ``Progress`` after every batch and epoch.
+        should_stop: Polled before every batch; true raises ``Cancelled``.
+
+    Raises:
+        Cancelled: ``should_stop()`` became true.
+        TrainingError: NaN/inf loss, out of memory or a full disk.
+    """
+    run = _Fit(model, train, settings, role, teacher, method)
+    try:
+        run.resume()
+        for epoch in range(run.start_epoch, settings.epochs + 1):
+            train_loss = run.train_epoch(epoch, callback, should_stop)
+            run.end_of_epoch(epoch, train_loss, val, callback)
+            if run.result.stopped_early:
+                break
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(
+            f"The GPU ran out of memory training the {role}; "
+            f"lower the batch size (now {settings.batch_size}) or the image size."
+        ) from None
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            where = error.filename or "run folder"
+            raise TrainingError(f"The disk is full ({where}); free some space and resume the run.") from None
+        raise
+    finally:
+        run.close()
+    model.load_state_dict(run.result.best_state)
+    return run.result
+
+
+def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[float, float, float]:
+    """(loss, accuracy, AUC) on a split; under torchrun each rank predicts a shard and all are gathered."""
+    probs = gather_predictions(model, val, device)
+    labels = val.split.labels
+    loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
+
+
+def _eta(elapsed: float, done: int, total: int) -> float:
+    """Seconds left at the average pace so far."""
+    return elapsed / max(done, 1) * (total - done)
+
+
+class _Fit:
+    """The state of one ``fit``: optimizer, batch order, teacher signal, moving average, best epoch."""
+
+    def __init__(self, model, train, settings: FitSettings, role, teacher, method) -> None:
+        self.model, self.train, self.settings, self.role = model, train, settings, role
+        self.device = torch.device(settings.device)
+        self.cuda = self.device.type == "cuda"
+        model.to(self.device, memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
+        self.teacher, self.method = (teacher, method) if teacher is not None and method is not None else (None, None)
+        params = list(model.parameters()) + (list(self.method.parameters()) if self.method is not None else [])
+        self.optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.weights = settings.class_weights.to(self.device) if settings.class_weights is not None else None
+        self.partition = self._partition(len(train), settings)
+        self.world = settings.shard[1]
+        self.net = nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        self.cached, self.hooks = self._teacher_signal()
+        self.averaged = moving_average(model, settings.ema_decay) if settings.ema_decay > 0 else None
+        self.evaluated = self.averaged.module if self.averaged is not None else model
+        self.result = FitResult(best_state=_cpu_copy(model.state_dict()))
+        self.best_score, self.bad_epochs, self.start_epoch = -math.inf, 0, 1
+        self.per_epoch = math.ceil(len(self.partition) / settings.batch_size)
+        self.total_steps = settings.epochs * self.per_epoch
+        self.started = time.perf_counter()
+
+    @staticmethod
+    def _partition(count: int, settings: FitSettings) -> torch.Tensor:
+        """This process's image indices: all of them, or a fixed shard per rank (so cached logits cover it)."""
+        rank, world = settings.shard
+        if world == 1:
+            return torch.arange(count)
+        partition = torch.randperm(count, generator=torch.Generator().manual_seed(settings.seed + 7919))
+        return torch.cat([partition, partition[: (-len(partition)) % world]])[rank::world]
+
+    def _teacher_signal(self) -> tuple[torch.Tensor | None, list[FeatureHook]]:
+        """Cached teacher logits (logit methods on fixed images), or hooks on both models (feature methods)."""
+        if self.method is None:
+            return None, []
+        self.method.to(self.device)
+        self.teacher.to(self.device).eval()
+        if self.method.uses_features:
+            return None, [FeatureHook(target_module(self.model)), FeatureHook(target_module(self.teacher))]
+        if self.settings.augment:
+            return None, []
+        return teacher_logits(self.teacher, self.train, self.device, indices=self.partition), []
+
+    def resume(self) -> None:
+        """Continue from the last completed epoch saved in ``checkpoint_dir``, if any."""
+        folder = self.settings.checkpoint_dir
+        saved = None
+        if folder is not None:
+            saved = load_checkpoint(
+                Path(folder), self.role, self.model, self.optimizer, self.generator, self.method, self.averaged
+            )
+        if saved is not None:
+            self.result.best_state, self.result.history = saved["best_state"], saved["history"]
+            self.best_score, self.bad_epochs, self.result.best_epoch = (
+                saved["best_score"],
+                saved["bad_epochs"],
+                saved["best_epoch"],
+            )
+            self.start_epoch = self.settings.epochs + 1 if saved.get("stopped_early") else saved["epoch"] + 1
+            self.result.seconds = saved["seconds"]
+        self.started = time.perf_counter() - self.result.seconds
+
+    def batch_loss(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch: cross-entropy, or the distillation method's loss."""
+        with autocast(self.device):
+            logits = self.net(images)
+            if self.method is None:
+                return F.cross_entropy(logits.float(), labels, weight=self.weights)
+            if self.cached is not None:
+                t_logits = self.cached[index].to(self.device)
+            else:
+                with torch.no_grad():
+                    t_logits = self.teacher(images)
+            features = (self.hooks[0].output, self.hooks[1].output) if self.hooks else (None, None)
+            return self.method(logits.float(), t_logits.float(), labels, *features, class_weights=self.weights)
+
+    def _step(self, loss: torch.Tensor, epoch: int, batch: int) -> None:
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"The {self.role} loss became {loss.item()} at epoch {epoch}, batch {batch}; "
+                f"lower the learning rate (now {self.settings.lr:g}) or check the images for extreme values."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
+
+    def train_epoch(self, epoch: int, callback: Callback | None, should_stop: Callable[[], bool] | None) -> float:
+        """One pass over this process's images; returns the mean train loss."""
+        settings = self.settings
+        self.model.train()
+        torch.manual_seed(settings.seed * 100_003 + epoch)  # dropout draws: the same whether or not the run resumed
+        order = self.partition[torch.randperm(len(self.partition), generator=self.generator)]
+        running, seen = 0.0, 0
+        for batch, (images, labels, index) in enumerate(self.train.iterate(settings.batch_size, order), start=1):
+            if should_stop is not None and should_stop():
+                raise Cancelled(self.role)
+            images = images.to(self.device, non_blocking=True)
+            if self.cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = labels.to(self.device, non_blocking=True)
+            if settings.augment:
+                images = augment(images, self.generator)
+            step = (epoch - 1) * self.per_epoch + batch - 1
+            for group in self.optimizer.param_groups:
+                group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * step / max(self.total_steps, 1)))
+            loss = self.batch_loss(images, labels, index)
+            self._step(loss, epoch, batch)
+            running += loss.item() * len(labels)
+            seen += len(labels)
+            if callback is not None:
+                elapsed = time.perf_counter() - self.started
+                eta = _eta(elapsed, step + 1, self.total_steps)
+                callback(
+                    Progress(
+                        self.role, "batch", epoch, settings.epochs, batch, self.per_epoch, loss.item(), elapsed, eta
+                    )
+                )
+        return running / max(seen, 1)
+
+    def end_of_epoch(self, epoch: int, train_loss: float, val: Batches, callback: Callback | None) -> None:
+        """Validate, keep the best weights, count towards early stopping, checkpoint and report."""
+        if self.world > 1:  # batch-norm statistics: every rank evaluates (and rank 0 saves) rank 0's
+            for buffer in self.evaluated.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+        val_loss, val_acc, val_auc = _validate(self.evaluated, val, self.device)
+        score = val_auc if not math.isnan(val_auc) else val_acc
+        result = self.result
+        if score > self.best_score:
+            self.best_score, self.bad_epochs, result.best_epoch = score, 0, epoch
+            result.best_state = _cpu_copy(self.evaluated.state_dict())
+        else:
+            self.bad_epochs += 1
+        elapsed = time.perf_counter() - self.started
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "val_auc": val_auc}
+        result.history.append({**row, "seconds": elapsed})
+        result.stopped_early = self.bad_epochs >= self.settings.patience
+        result.seconds = elapsed
+        if self.settings.checkpoint_dir is not None:
+            state = {
+                "epoch": epoch,
+                "best_score": self.best_score,
+                "bad_epochs": self.bad_epochs,
+                "best_epoch": result.best_epoch,
+                "history": result.history,
+                "seconds": elapsed,
+                "stopped_early": result.stopped_early,
+            }
+            folder = Path(self.settings.checkpoint_dir)
+            save_checkpoint(
+                folder,
+                self.role,
+                self.model,
+                self.optimizer,
+                self.generator,
+                result.best_state,
+                state,
+                self.method,
+                self.averaged,
+            )
+        if callback is not None:
+            eta = _eta(elapsed, epoch * self.per_epoch, self.total_steps)
+            callback(
+                Progress(
+                    self.role,
+                    "epoch",
+                    epoch,
+                    self.settings.epochs,
+                    self.per_epoch,
+                    self.per_epoch,
+                    train_loss,
+                    elapsed,
+                    eta,
+                    val_loss,
+                    val_acc,
+                    val_auc,
+                    history=list(result.history),
+                )
+            )
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}

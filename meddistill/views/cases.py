@@ -1,0 +1,197 @@
+"""Cases for the Explain and Review pages: a run's test scans with both models' predictions,
+explanations with deletion curves, uploaded scans (DICOM de-identified first), and reviews."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from meddistill.data.dataset import MedDataset
+from meddistill.data.deid import deidentify
+from meddistill.data.dicom import WINDOW_PRESETS, DicomImage, read_dicom_for_display
+from meddistill.data.folder import decode_file
+from meddistill.data.images import IMAGE_SUFFIXES
+from meddistill.data.loader import load_dataset
+from meddistill.data.tensors import Batches, image_tensor
+from meddistill.errors import DataError
+from meddistill.explain.faithfulness import curve_area, deletion_curve
+from meddistill.explain.maps import random_map
+from meddistill.explain.pair import explain_pair, mean_saliency_agreement
+from meddistill.io.atomic import atomic_write
+from meddistill.paths import home
+from meddistill.runs.layout import RunFolder
+
+FILTERS = ("all", "correct", "wrong", "disagree")
+FILTER_LABELS = {
+    "all": "all",
+    "correct": "student correct",
+    "wrong": "student wrong",
+    "disagree": "teacher and student disagree",
+}
+
+
+def run_dataset(run_dir: str | Path) -> MedDataset:
+    """The dataset a run was trained on, with the same splits."""
+    config = RunFolder(run_dir).config()
+    return load_dataset(config.data, seed=config.seed)
+
+
+def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | None = None) -> list[dict]:
+    """One row per test image: truth, teacher and distilled-student predictions, confidence, flags.
+
+    Args:
+        run_dir: A finished run folder (reads ``predictions.npz``).
+        class_names: The run's class names.
+        names: Optional display names of the test images (file names).
+    """
+    saved = RunFolder(run_dir).predictions()
+    labels, teacher, student = saved["labels"], saved["probs_teacher"], saved["probs_student_kd"]
+    rows = []
+    for i, (label, t, s) in enumerate(zip(labels, teacher, student)):
+        rows.append(
+            {
+                "case": i,
+                "name": names[i] if names else f"#{i}",
+                "truth": class_names[label],
+                "teacher": class_names[t.argmax()],
+                "teacher confidence": float(t.max()),
+                "student": class_names[s.argmax()],
+                "student confidence": float(s.max()),
+                "student correct": bool(s.argmax() == label),
+                "disagree": bool(t.argmax() != s.argmax()),
+            }
+        )
+    return rows
+
+
+def case_label(row: dict) -> str:
+    """One line for a case picker: name, truth, both predictions with confidence, and a disagreement flag."""
+    return (
+        f"{row['name']} · true {row['truth']} · teacher {row['teacher']} ({row['teacher confidence']:.0%}) · "
+        f"student {row['student']} ({row['student confidence']:.0%})" + (" · DISAGREE" if row["disagree"] else "")
+    )
+
+
+def filter_cases(rows: list[dict], which: str) -> list[dict]:
+    """Keep ``all``, ``correct`` or ``wrong`` (by the distilled student), or ``disagree`` (teacher vs student)."""
+    if which not in FILTERS:
+        raise ValueError(f"unknown filter {which!r}; choose one of: {', '.join(FILTERS)}")
+    keep = {
+        "all": lambda r: True,
+        "correct": lambda r: r["student correct"],
+        "wrong": lambda r: not r["student correct"],
+        "disagree": lambda r: r["disagree"],
+    }[which]
+    return [r for r in rows if keep(r)]
+
+
+def explain_case(teacher, student, image: np.ndarray, channels: int, size: int, method: str = "gradcam") -> dict:
+    """``explain_pair`` plus deletion curves (each model's map against a random map) and their areas."""
+    result = explain_pair(teacher, student, image, channels, size, method=method)
+    x = image_tensor(np.asarray(image), channels, size)
+    curves = {}
+    for role, model in (("teacher", teacher), ("student", student)):
+        for kind, heat in (("map", result[role].saliency), ("random", random_map((size, size), seed=0))):
+            fractions, probs = deletion_curve(model, x, heat, target=result["target"])
+            curves[(role, kind)] = {
+                "fractions": fractions.tolist(),
+                "probs": probs.tolist(),
+                "area": curve_area(fractions, probs),
+            }
+    result["deletion"] = curves
+    return result
+
+
+@dataclass
+class Scan:
+    """An uploaded scan: the image for the models and, for DICOM, what the viewer needs."""
+
+    name: str
+    image: np.ndarray  # uint8 (H, W) or (H, W, 3)
+    dicom: object | None = None  # meddistill.data.dicom.DicomImage (de-identified) or None
+
+
+def scan_from_upload(data: bytes, filename: str) -> Scan:
+    """Decode an uploaded PNG/JPEG/BMP/TIFF or DICOM file.
+
+    A DICOM upload is de-identified in memory (PS3.15 basic profile) before
+    anything is written; only that de-identified copy is stored, under
+    ``MEDDISTILL_HOME/uploads``. No identifying attribute is ever returned.
+
+    Raises:
+        DataError: not a supported image, or an unreadable file.
+    """
+    suffix = Path(filename).suffix.lower()
+    uploads = home() / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    if suffix in (".dcm", ".dicom") or data[128:132] == b"DICM":
+        try:
+            dataset = deidentify(pydicom.dcmread(io.BytesIO(data)))
+        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
+            raise DataError(
+                f"{filename} is not a readable DICOM file; export it again from the PACS or viewer."
+            ) from None
+        stored = uploads / f"{digest}.dcm"
+        atomic_write(stored, lambda tmp: dataset.save_as(tmp, enforce_file_format=False))
+        try:
+            display = read_dicom_for_display(stored)
+        except DataError as error:
+            stored.unlink(missing_ok=True)
+            raise DataError(str(error).replace(stored.name, filename)) from None
+        return Scan(f"upload-{digest}.dcm", display.image, display)
+    if suffix not in IMAGE_SUFFIXES:
+        raise DataError(f"{filename} is not a PNG, JPEG, BMP, TIFF or DICOM file; upload one of those.")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"scan{suffix}"
+        path.write_bytes(data)
+        image = decode_file(path)
+    return Scan(filename, image)
+
+
+OWN_WINDOW = "File's own window"
+
+
+def window_presets(dicom: DicomImage) -> list[str]:
+    """Window presets that apply to this scan: its own window (if it has one), the standard ones, and "Manual"."""
+    own = [OWN_WINDOW] if dicom.default_center is not None and dicom.default_width is not None else []
+    return own + list(WINDOW_PRESETS) + ["Manual"]
+
+
+def window_settings(dicom: DicomImage, preset: str) -> dict[str, float]:
+    """Slider bounds and start values for a window preset, clamped to the scan's pixel range.
+
+    Returns:
+        ``low`` and ``high`` (the pixel range, bounds of the center), ``center``,
+        ``width`` and ``max_width`` (bound of the width).
+    """
+    low, high = float(dicom.pixels.min()), float(dicom.pixels.max())
+    presets = {OWN_WINDOW: (dicom.default_center, dicom.default_width), **WINDOW_PRESETS}
+    center, width = presets.get(preset, (None, None))
+    center = (low + high) / 2 if center is None else center
+    width = max(high - low, 1.0) if width is None else width
+    max_width = max(high - low, 2.0)
+    return {
+        "low": low,
+        "high": high,
+        "center": float(min(max(center, low), high)),
+        "width": float(min(max(width, 1.0), max_width)),
+        "max_width": max_width,
+    }
+
+
+def test_set_agreement(
+    teacher, student, dataset: MedDataset, size: int, limit: int = 100, method: str = "gradcam"
+) -> dict:
+    """Mean teacher-student map agreement (Pearson, top-20% IoU) over the first ``limit`` test images."""
+    test = dataset.splits["test"]
+    count = min(limit, len(test))
+    images, _, _ = next(Batches(test.subset(np.arange(count)), dataset.channels, size).iterate(count))
+    return {**mean_saliency_agreement(teacher, student, images, method), "images": count}

@@ -1,0 +1,57 @@
+"""Plain-Python helpers behind the dashboard pages (the pages stay thin; no Streamlit here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meddistill.data.archive import strip_single_top_folder
+from meddistill.data.dataset import MedDataset
+from meddistill.data.loader import load_dataset
+from meddistill.data.store import stored_datasets
+from meddistill.paths import home
+
+
+def describe_device() -> str:
+    """'CPU (2 threads)' or the GPU's name, for the sidebar and home page."""
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)} (mixed precision)"
+    return f"CPU ({torch.get_num_threads()} threads); no GPU found"
+
+
+def dataset_choices() -> dict[str, str]:
+    """Datasets that can be picked again: label -> source path (stored uploads and cached MedMNIST)."""
+    choices = {}
+    for path in stored_datasets():
+        label = f"{path.parent.name}/{path.name}" if path.suffix == ".npz" else f"{path.name}/"
+        choices[label] = str(path if path.suffix == ".npz" else _data_root(path))
+    cache = home() / "medmnist"
+    if cache.is_dir():
+        for path in sorted(cache.glob("*.npz")):
+            choices[f"{path.stem} (MedMNIST)"] = str(path)
+    return choices
+
+
+def _data_root(folder: Path) -> Path:
+    return strip_single_top_folder(folder)
+
+
+def sample_grid(
+    dataset: MedDataset, per_class: int = 6, split: str = "train", seed: int = 0
+) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """A few (name, uint8 image) pairs per class for the preview grid."""
+    data = dataset.splits[split]
+    rng = np.random.default_rng(seed)
+    grid = {}
+    for label, name in enumerate(dataset.class_names):
+        members = np.flatnonzero(data.labels == label)
+        chosen = rng.choice(members, min(per_class, len(members)), replace=False) if len(members) else []
+        grid[name] = [(data.name(int(i)), data.image(int(i))) for i in chosen]
+    return grid
+
+
+def load_for_preview(source: str) -> MedDataset:
+    """Load a dataset for the Data page (sampled verification; uploads were fully checked when stored)."""
+    return load_dataset(source)

@@ -1,0 +1,166 @@
+"""Plotly figures for the dashboard, built from plain run data (no Streamlit here)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from meddistill.runs.layout import LABELS
+
+COLOURS = {"teacher": "#1f77b4", "student_scratch": "#7f7f7f", "student_kd": "#d62728"}
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
+
+
+def _layout(figure: go.Figure, height: int = 360) -> go.Figure:
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    return figure
+
+
+def class_counts_figure(summary: dict) -> go.Figure:
+    """Grouped bars: images per class in each split (from ``MedDataset.summary()``)."""
+    figure = go.Figure()
+    for split, counts in summary["counts"].items():
+        figure.add_bar(
+            name=split,
+            x=summary["classes"],
+            y=counts,
+            marker_color=SPLIT_COLOURS.get(split),
+            text=counts,
+            textposition="outside",
+        )
+    figure.update_layout(barmode="group", title="Images per class and split", yaxis_title="images")
+    return _layout(figure)
+
+
+def training_curves_figure(batch_loss: dict[str, list], epochs: dict[str, list[dict]]) -> go.Figure:
+    """Loss per batch (lines) and per epoch on validation (markers), and validation accuracy.
+
+    Args:
+        batch_loss: role -> [(epoch position, batch loss)].
+        epochs: role -> [{"epoch", "train_loss", "val_loss", "val_acc", "val_auc"}].
+    """
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation accuracy"))
+    for role in LABELS:
+        colour, name = COLOURS[role], LABELS[role]
+        points = batch_loss.get(role, [])
+        if points:
+            figure.add_scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines",
+                name=f"{name} train",
+                line=dict(color=colour, width=1),
+                opacity=0.6,
+                row=1,
+                col=1,
+            )
+        done = epochs.get(role, [])
+        if done:
+            x = [e["epoch"] for e in done]
+            figure.add_scatter(
+                x=x,
+                y=[e["val_loss"] for e in done],
+                mode="lines+markers",
+                name=f"{name} val",
+                line=dict(color=colour, dash="dot"),
+                row=1,
+                col=1,
+            )
+            figure.add_scatter(
+                x=x,
+                y=[e["val_acc"] for e in done],
+                mode="lines+markers",
+                name=f"{name} val acc",
+                line=dict(color=colour),
+                showlegend=False,
+                row=1,
+                col=2,
+            )
+    figure.update_xaxes(title_text="epoch")
+    figure.update_yaxes(type="log", row=1, col=1)
+    figure.update_yaxes(tickformat=".0%", row=1, col=2)
+    return _layout(figure, 380)
+
+
+def confusion_figure(matrix: list[list[int]], class_names: list[str], title: str) -> go.Figure:
+    """A confusion-matrix heat map (rows: truth, columns: prediction)."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=class_names,
+            y=class_names,
+            colorscale="Blues",
+            showscale=False,
+            text=matrix,
+            texttemplate="%{text}",
+        )
+    )
+    figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    return _layout(figure, 320)
+
+
+def roc_figure(report: dict) -> go.Figure:
+    """ROC curves of the three models (positive class, or one-vs-rest per class)."""
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dash"), name="chance")
+    classes = report["dataset"]["classes"]
+    for role, model in report["models"].items():
+        for curve in model["test"].get("roc", []):
+            suffix = f" ({classes[curve['class']]})" if len(classes) > 2 else ""
+            figure.add_scatter(
+                x=curve["fpr"],
+                y=curve["tpr"],
+                mode="lines",
+                line=dict(color=COLOURS.get(role)),
+                name=f"{LABELS.get(role, role)}{suffix} AUC {model['test']['auc']:.3f}",
+            )
+    figure.update_layout(title="ROC on the test set", xaxis_title="1 - specificity", yaxis_title="sensitivity")
+    return _layout(figure, 420)
+
+
+def reliability_figure(report: dict) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dash"), name="perfectly calibrated"
+    )
+    for role, model in report["models"].items():
+        bins = model["test"].get("reliability", [])
+        figure.add_scatter(
+            x=[b["confidence"] for b in bins],
+            y=[b["accuracy"] for b in bins],
+            mode="lines+markers",
+            marker=dict(size=[6 + 14 * (b["count"] / max(1, max(x["count"] for x in bins))) for b in bins]),
+            line=dict(color=COLOURS.get(role)),
+            name=f"{LABELS.get(role, role)} ECE {model['test']['ece']:.3f}",
+        )
+    figure.update_layout(
+        title="Reliability (marker size: images in the bin)", xaxis_title="confidence", yaxis_title="accuracy"
+    )
+    return _layout(figure, 420)
+
+
+def deletion_figure(curves: dict) -> go.Figure:
+    """Deletion curves: probability of the explained class as the most salient pixels are removed.
+
+    Args:
+        curves: ``{(role, "map" | "random"): {"fractions", "probs", "area"}}`` from ``cases.explain_case``.
+    """
+    figure = go.Figure()
+    colours = {"teacher": COLOURS["teacher"], "student": COLOURS["student_kd"]}
+    for (role, kind), curve in curves.items():
+        label = f"{role} · {'its map' if kind == 'map' else 'random map'} (area {curve['area']:.2f})"
+        figure.add_scatter(
+            x=curve["fractions"],
+            y=curve["probs"],
+            mode="lines",
+            name=label,
+            line=dict(color=colours[role], dash="solid" if kind == "map" else "dot"),
+        )
+    figure.update_layout(
+        title="Deletion: a faithful map makes the probability fall fast (smaller area)",
+        xaxis_title="fraction of pixels removed",
+        yaxis_title="probability",
+        xaxis_tickformat=".0%",
+    )
+    return _layout(figure, 360)

@@ -1,0 +1,87 @@
+"""Compare: teacher, scratch student and distilled student side by side; several runs in one table."""
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from meddistill.evaluation.export import available_formats
+from meddistill.runs.export import export_run
+from meddistill.runs.layout import LABELS
+from meddistill.views.compare import headline, model_rows, report_csv, runs_rows
+from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
+from pages.common.ui import guarded, manager, page, pick_run
+
+page(
+    "Compare", "Is the small model good enough? Accuracy, calibration and speed of all three models on the test split."
+)
+jobs = manager()
+
+record = pick_run("compare_run")
+if record is None:
+    st.info("No finished run yet. Train one on the Train page (the BreastMNIST demo on the home page takes minutes).")
+    st.stop()
+report = record.report()
+if report is None:
+    st.warning(f"Run {record.id} has no report; it may have been written by an older version.")
+    st.stop()
+
+data = report["dataset"]
+st.caption(
+    f"{data['name']}: {', '.join(data['classes'])} · test split of {data['sizes']['test']:,} images "
+    f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')}"
+)
+cards = headline(report)
+for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
+    column.metric(label, value, delta)
+
+st.dataframe(model_rows(report), hide_index=True, width="stretch")
+if "agreement" in report:
+    shares = " · ".join(f"{LABELS[k]} {v:.1%}" for k, v in report["agreement"].items())
+    st.markdown(f"**Agreement with the teacher** (same predicted class): {shares}")
+
+st.subheader("Confusion matrices")
+matrix_cols = st.columns(len(report["models"]))
+for column, (role, model) in zip(matrix_cols, report["models"].items()):
+    figure = confusion_figure(model["test"]["confusion_matrix"], data["classes"], LABELS.get(role, role))
+    column.plotly_chart(figure, width="stretch", key=f"cm_{role}")
+curve_cols = st.columns(2)
+curve_cols[0].plotly_chart(roc_figure(report), width="stretch")
+curve_cols[1].plotly_chart(reliability_figure(report), width="stretch")
+
+st.subheader("Downloads")
+dl = st.columns(4)
+weights = record.folder.weights("student_kd")
+if weights.is_file():
+    dl[0].download_button(
+        "Student weights (.safetensors)", weights.read_bytes(), file_name=f"{record.id}-{weights.name}"
+    )
+else:
+    dl[0].caption("This run has no distilled-student weights to download.")
+dl[1].download_button(
+    "Report (JSON)", json.dumps(report, indent=2), file_name=f"{record.id}-report.json", mime="application/json"
+)
+dl[2].download_button("Report (CSV)", report_csv(report), file_name=f"{record.id}-report.csv", mime="text/csv")
+with dl[3]:
+    export_format = st.selectbox("Export the student", available_formats(), key="export_format")
+    if st.button("Export and check", key="export"):
+        with (
+            st.spinner("Exporting and checking against the PyTorch model on the test split..."),
+            guarded("Export failed"),
+        ):
+            st.session_state["export"] = export_run(record.path, export_format)
+    done = st.session_state.get("export")
+    if done and Path(done["path"]).is_file() and Path(done["path"]).parent.parent == record.path:
+        st.caption(
+            f"{done['format']}: max probability difference {done['max_abs_prob_diff']:.2e}, "
+            f"agreement {done['agreement']:.1%}, test ACC {done['test_acc']:.1%}"
+        )
+        exported = Path(done["path"])
+        st.download_button(f"Download {exported.name}", exported.read_bytes(), file_name=f"{record.id}-{exported.name}")
+
+st.subheader("Several runs")
+finished = [r for r in jobs.store.list() if r.status == "done"]
+picked = st.multiselect("Runs to compare", [r.id for r in finished], default=[r.id for r in finished[:5]])
+rows = [(r, r.report()) for r in finished if r.id in picked]
+with guarded("Could not compare these runs"):
+    st.dataframe(runs_rows([(r, rep) for r, rep in rows if rep]), hide_index=True, width="stretch")

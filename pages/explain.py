@@ -1,0 +1,125 @@
+"""Explain: where do the teacher and the student look on this scan?"""
+
+import streamlit as st
+
+from meddistill.explain import available_explainers, explainer_label, overlay
+from meddistill.runs.layout import RunFolder
+from meddistill.views.cases import (
+    FILTER_LABELS,
+    FILTERS,
+    case_label,
+    case_table,
+    explain_case,
+    filter_cases,
+    scan_from_upload,
+    test_set_agreement,
+    window_presets,
+    window_settings,
+)
+from meddistill.views.figures import deletion_figure
+from pages.common.ui import dataset_for, guarded, md, page, pick_run
+
+page(
+    "Explain",
+    "Grad-CAM and other saliency maps of the teacher and the distilled student, side by side, with how much they "
+    "agree.",
+)
+
+
+@st.cache_resource(max_entries=4)
+def models_for(run_path: str):
+    folder = RunFolder(run_path)
+    return folder.load_model("teacher"), folder.load_model("student_kd"), folder.summary()
+
+
+record = pick_run("explain_run")
+if record is None:
+    st.info("No finished run yet. Train one on the Train page first.")
+    st.stop()
+
+with guarded("Could not open this run"):
+    teacher, student, summary = models_for(str(record.path))
+    classes = summary["classes"]
+    top = st.columns([1, 2])
+    source = top[0].radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
+    image, title, truth = None, "", None
+    if source == "From the test split":
+        dataset = dataset_for(str(record.path))
+        test = dataset.splits["test"]
+        rows = case_table(record.path, classes, [test.name(i) for i in range(len(test))])
+        which = top[1].radio("Show", FILTERS, horizontal=True, format_func=FILTER_LABELS.get)
+        rows = filter_cases(rows, which)
+        if not rows:
+            st.info("No test scan matches this filter.")
+            st.stop()
+        row = st.selectbox("Case", rows, format_func=case_label)
+        image, title, truth = test.image(row["case"]), row["name"], row["truth"]
+    else:
+        uploaded = st.file_uploader(
+            "A PNG, JPEG or DICOM scan (DICOM is de-identified before anything is stored)",
+            type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm"],
+            key="scan",
+        )
+        if uploaded is None:
+            st.info("Upload a scan to explain.")
+            st.stop()
+        scan = scan_from_upload(uploaded.getvalue(), uploaded.name)
+        image, title = scan.image, scan.name
+        if scan.dicom is not None:
+            dicom = scan.dicom
+            left, right = st.columns([1, 2])
+            preset = left.selectbox("Window preset", window_presets(dicom))
+            window = window_settings(dicom, preset)
+            center = right.slider(
+                "Window level (center)", window["low"], window["high"], window["center"], key=f"c_{preset}"
+            )
+            width = right.slider("Window width", 1.0, window["max_width"], window["width"], key=f"w_{preset}")
+            image = dicom.render(center, width)
+            with st.expander("DICOM attributes (identifying ones removed)"):
+                st.dataframe([{"attribute": k, "value": v} for k, v in dicom.metadata.items()], hide_index=True)
+
+    controls = st.columns(2)
+    method = controls[0].selectbox("Method", available_explainers(), format_func=explainer_label)
+    opacity = controls[1].slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
+    with st.spinner("Computing the maps..."):
+        result = explain_case(teacher, student, image, summary["channels"], summary["train_image_size"], method)
+
+    st.markdown(
+        f"**{md(title)}**"
+        + (f" · true class: **{md(truth)}**" if truth else "")
+        + f" · maps explain the class **{md(classes[result['target']])}**"
+    )
+    cols = st.columns(3)
+    cols[0].image(image, caption="Scan", width="stretch", clamp=True)
+    for column, role, label in ((cols[1], "teacher", "Teacher"), (cols[2], "student", "Student (distilled)")):
+        explanation = result[role]
+        column.image(
+            overlay(image, explanation.saliency, opacity),
+            caption=f"{label}: {classes[explanation.predicted]} ({max(explanation.probabilities):.1%})",
+            width="stretch",
+        )
+        column.caption(" · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, explanation.probabilities)))
+    agreement = result["agreement"]
+    a, b = st.columns(2)
+    a.metric(
+        "Map agreement (Pearson)",
+        f"{agreement['pearson']:.2f}",
+        help="Correlation of the two maps, pixel by pixel: 1 = identical.",
+    )
+    b.metric(
+        "Top-20% overlap (IoU)", f"{agreement['iou']:.2f}", help="Overlap of the 20% most salient pixels of each map."
+    )
+    st.plotly_chart(deletion_figure(result["deletion"]), width="stretch")
+
+    st.subheader("Over the test split")
+    if st.button("Compute the mean map agreement on up to 100 test scans", key="mean_agreement"):
+        with st.spinner("Explaining up to 100 scans with both models..."):
+            mean = test_set_agreement(
+                teacher, student, dataset_for(str(record.path)), summary["train_image_size"], method=method
+            )
+        st.session_state[f"agreement_{record.id}_{method}"] = mean
+    mean = st.session_state.get(f"agreement_{record.id}_{method}")
+    if mean:
+        st.metric(
+            f"Mean agreement over {mean['images']} test scans", f"Pearson {mean['pearson']:.2f} · IoU {mean['iou']:.2f}"
+        )

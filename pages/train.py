@@ -1,0 +1,149 @@
+"""Train: pick the models and settings, start, watch the curves live, cancel or resume."""
+
+import streamlit as st
+
+from meddistill.distillation import available_methods
+from meddistill.models import available_models
+from meddistill.runs.config import PRESETS, RunConfig
+from meddistill.views.dashboard import dataset_choices
+from meddistill.views.figures import training_curves_figure
+from meddistill.views.live import live_view
+from pages.common.ui import guarded, manager, page, run_label, runs_frame
+
+page("Train", "Teacher first, then the same student twice: from scratch (the baseline) and distilled from the teacher.")
+jobs = manager()
+
+PRESET_LABELS = {
+    "cpu": "Fast (CPU, minutes)",
+    "thorough": "Thorough (GPU recommended)",
+    "smoke": "Smoke test (seconds)",
+}
+choices = dataset_choices()
+current = st.session_state.get("dataset")
+if current and current not in choices.values():
+    choices = {f"{current} (picked on Data)": current, **choices}
+
+with st.expander("New run", expanded=not jobs.active()):
+    if not choices:
+        st.info("No dataset yet: pick or upload one on the Data page first.")
+        st.page_link("pages/data.py", label="Open Data", icon=":material/folder_open:")
+    else:
+        labels = list(choices)
+        default = next((i for i, label in enumerate(labels) if choices[label] == current), 0)
+        data_label = st.selectbox("Dataset", labels, index=default)
+        preset = st.radio(
+            "Preset",
+            list(PRESETS),
+            format_func=PRESET_LABELS.get,
+            horizontal=True,
+            help="Fills the settings below; change any of them.",
+        )
+        p = RunConfig.from_preset(preset).to_dict()  # the preset over the library's defaults
+        left, middle, right = st.columns(3)
+        teachers, students, methods = available_models("teacher"), available_models("student"), available_methods()
+        teacher = left.selectbox("Teacher", teachers, index=teachers.index(p["teacher"]))
+        student = left.selectbox("Student", students, index=students.index(p["student"]))
+        method = left.selectbox(
+            "Distillation method",
+            methods,
+            index=methods.index(p["method"]),
+            help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint",
+        )
+        temperature = middle.slider(
+            "Temperature T",
+            1.0,
+            10.0,
+            p["kd_temperature"],
+            0.5,
+            help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.",
+        )
+        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, p["kd_alpha"], 0.05)
+        teacher_epochs = middle.number_input("Teacher epochs", 1, 500, p["teacher_epochs"], key=f"te_{preset}")
+        student_epochs = middle.number_input("Student epochs", 1, 500, p["student_epochs"], key=f"se_{preset}")
+        lr = right.number_input("Learning rate", 1e-5, 1.0, p["lr"], format="%.4f")
+        batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], p["batch_size"], key=f"bs_{preset}")
+        image_size = right.select_slider(
+            "Image size (px)",
+            ["native", 28, 32, 64, 128, 224],
+            "native",
+            help=f"'native' keeps the dataset's size, capped at {p['max_image_size']} px by this preset.",
+        )
+        augment = right.checkbox(
+            "Augment the teacher",
+            p["augment"],
+            key=f"aug_{preset}",
+            help="Random rotation, scale, shift and contrast on the teacher's training images.",
+        )
+        augment_students = right.checkbox(
+            "Augment the students",
+            p["augment_students"],
+            key=f"augs_{preset}",
+            help="The same for both students. Off lets distillation reuse the teacher's outputs, computed once.",
+        )
+        class_weighted = right.checkbox("Class-weighted loss", p["class_weighted"], key=f"cw_{preset}")
+        seed = right.number_input("Seed", 0, 10_000, 0)
+        if st.button("Start training", type="primary"):
+            with guarded("Could not start"):
+                config = RunConfig.from_preset(
+                    preset,
+                    data=choices[data_label],
+                    teacher=teacher,
+                    student=student,
+                    method=method,
+                    kd_temperature=temperature,
+                    kd_alpha=alpha,
+                    teacher_epochs=int(teacher_epochs),
+                    student_epochs=int(student_epochs),
+                    lr=float(lr),
+                    batch_size=int(batch_size),
+                    image_size=None if image_size == "native" else int(image_size),
+                    augment=augment,
+                    augment_students=augment_students,
+                    class_weighted=class_weighted,
+                    seed=int(seed),
+                ).validate()
+                st.session_state["run_id"] = jobs.submit(config)
+                st.toast("Queued: training starts as soon as the worker is free.")
+
+
+def _current_record():
+    runs = jobs.store.list()
+    wanted = jobs.active() or st.session_state.get("run_id")
+    return next((r for r in runs if r.id == wanted), runs[0] if runs else None)
+
+
+@st.fragment(run_every=1.0)
+def live_panel() -> None:
+    record = _current_record()
+    if record is None:
+        st.info("No run yet. Set up a run above and press Start.")
+        return
+    view = live_view(jobs, record)
+    st.subheader(f"Run {view.run_id}")
+    st.caption(run_label(record))
+    st.progress(view.fraction, text=view.line or view.status.capitalize())
+    if view.status in ("queued", "running"):
+        if st.button("Cancel this run", key=f"cancel_{view.run_id}"):
+            jobs.cancel(view.run_id)
+            st.toast("Cancelling: the run stops within a batch.")
+    elif view.status in ("interrupted", "cancelled", "failed"):
+        if view.message:
+            st.warning(view.message)
+        if st.button("Resume from the last completed epoch", key=f"resume_{view.run_id}"):
+            with guarded("Could not resume"):
+                jobs.resume(view.run_id)
+    elif view.status == "done":
+        st.success("Done. Compare the three models, or see where they look.")
+        st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
+    if view.points:
+        st.plotly_chart(
+            training_curves_figure(view.batch_loss, view.epochs), width="stretch", key=f"curves_{view.run_id}"
+        )
+    st.caption(f"{view.points} points plotted")
+    queued = jobs.queued()
+    if queued:
+        st.markdown("**Waiting in the queue**")
+        st.dataframe(runs_frame([jobs.store.get(q) for q in queued]), hide_index=True)
+
+
+live_panel()
