@@ -23,7 +23,7 @@ import time
 import common
 
 from meddistill.models import create_model
-from meddistill.training import fit
+from meddistill.training import FitSettings, fit
 
 BATCH, LR, WD = 128, 2e-3, 1e-4
 
@@ -31,7 +31,13 @@ BATCH, LR, WD = 128, 2e-3, 1e-4
 def fit_seconds(model, train, val) -> float:
     """Wall time of one whole ``fit`` call of one epoch."""
     start = time.perf_counter()
-    fit(copy.deepcopy(model), train, val, role="bench", epochs=1, lr=LR, weight_decay=WD, batch_size=BATCH, patience=2)
+    fit(
+        copy.deepcopy(model),
+        train,
+        val,
+        FitSettings(epochs=1, lr=LR, weight_decay=WD, batch_size=BATCH, patience=2),
+        role="bench",
+    )
     return time.perf_counter() - start
 
 

@@ -33,7 +33,7 @@ import torch
 from meddistill.distillation import create_method
 from meddistill.models import create_model
 from meddistill.runs.config import PRESETS
-from meddistill.training import fit, teacher_logits
+from meddistill.training import FitSettings, fit, teacher_logits
 
 BATCH, LR, WD = 128, 2e-3, 1e-4
 
@@ -46,13 +46,8 @@ def fit_epochs(student, train, val, epochs: int, teacher=None, augment: bool = F
         copy.deepcopy(student),
         train,
         val,
+        FitSettings(epochs=epochs, lr=LR, weight_decay=WD, batch_size=BATCH, patience=epochs + 1, augment=augment),
         role="bench",
-        epochs=epochs,
-        lr=LR,
-        weight_decay=WD,
-        batch_size=BATCH,
-        patience=epochs + 1,
-        augment_images=augment,
         teacher=teacher,
         method=method,
     )

@@ -4,7 +4,7 @@ By default a tiny_cnn is trained from scratch with meddistill's ``fit`` for
 ``--epochs`` epochs on PneumoniaMNIST at 28 px (the cheap route: distilling
 needs a trained resnet18 teacher, about 10 minutes more on 2 cores). With
 ``--run RUN_DIR`` the run's distilled student is used instead. The model is
-exported to fp32 ONNX and to int8 ONNX (``meddistill.export``: ONNX Runtime
+exported to fp32 ONNX and to int8 ONNX (``meddistill.evaluation.export``: ONNX Runtime
 static quantization, QDQ, per-channel int8 weights, uint8 activations,
 calibrated on 256 train images); size, ONNX Runtime latency and test ACC/AUC
 are compared. A second table tries other quantization settings.
@@ -67,7 +67,7 @@ def student(args, batches):
         model, config, _ = load_trained(args.run, "student_kd")
         return model, f"distilled student of run {args.run} ({config.student} <- {config.teacher}, {config.method})"
     from meddistill.models import create_model
-    from meddistill.training import fit
+    from meddistill.training import FitSettings, fit
 
     torch.manual_seed(1)
     model = create_model("tiny_cnn", 2, 1, 28)
@@ -76,11 +76,8 @@ def student(args, batches):
         model,
         batches["train"],
         batches["val"],
+        FitSettings(epochs=args.epochs, lr=0.002, batch_size=128, patience=args.epochs),
         role="student_scratch",
-        epochs=args.epochs,
-        lr=2e-3,
-        batch_size=128,
-        patience=args.epochs,
     )
     return model.eval(), (
         f"tiny_cnn trained FROM SCRATCH (not distilled) with fit, {args.epochs} epochs, best val epoch "

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common import ROOT  # noqa: F401  (puts the repository on sys.path)
 
-import meddistill.engine as engine
+import meddistill.training.engine as engine
 from meddistill.data import load_dataset
 from meddistill.data.tensors import Batches
 from meddistill.distillation import create_method
@@ -31,6 +31,7 @@ from meddistill.evaluation import classification_metrics
 from meddistill.io.weights import load_weights, save_weights
 from meddistill.runs.config import RunConfig
 from meddistill.runs.pipeline import build
+from meddistill.training import FitSettings, class_weights_for
 from meddistill.training.distributed import gather_predictions
 
 REFERENCE_ACC = {"pneumoniamnist": 0.854, "breastmnist": 0.863}
@@ -79,23 +80,20 @@ def main() -> None:
     if args.role == "kd":
         teacher = load_weights(build(config, dataset, "teacher"), args.teacher_weights).eval()
         method = create_method("kd", temperature=args.temperature, alpha=args.alpha)
-    weights = engine.class_weights_for(dataset.splits["train"].labels, dataset.num_classes)
+    weights = class_weights_for(dataset.splits["train"].labels, dataset.num_classes)
     started = time.perf_counter()
-    result = engine.fit(
-        model,
-        batches["train"],
-        batches["val"],
-        role=args.role,
+    settings = FitSettings(
         epochs=config.epochs_for(role, len(dataset.splits["train"])),
         lr=config.lr,
         batch_size=config.batch_size,
         seed=args.seed,
         patience=config.patience,
-        augment_images=args.augment,
+        augment=args.augment,
         class_weights=weights,
-        teacher=teacher,
-        method=method,
         ema_decay=args.ema,
+    )
+    result = engine.fit(
+        model, batches["train"], batches["val"], settings, role=args.role, teacher=teacher, method=method
     )
     test = classification_metrics(test_labels, gather_predictions(model, batches["test"], "cpu"))
     print("epoch  val AUC  val ACC  test ACC  test AUC")

@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from meddistill.data.folder import DICOM_SUFFIXES
+from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.explain import available_explainers, explainer_label, overlay
-from meddistill.runs.layout import RunFolder
+from meddistill.runs.layout import LABELS, RunFolder
 from meddistill.views.cases import (
     FILTER_LABELS,
     FILTERS,
@@ -57,7 +59,7 @@ with guarded("Could not open this run"):
     else:
         uploaded = st.file_uploader(
             "A PNG, JPEG or DICOM scan (DICOM is de-identified before anything is stored)",
-            type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm"],
+            type=[s.lstrip(".") for s in (*IMAGE_SUFFIXES, *DICOM_SUFFIXES)],
             key="scan",
         )
         if uploaded is None:
@@ -91,7 +93,7 @@ with guarded("Could not open this run"):
     )
     cols = st.columns(3)
     cols[0].image(image, caption="Scan", width="stretch", clamp=True)
-    for column, role, label in ((cols[1], "teacher", "Teacher"), (cols[2], "student", "Student (distilled)")):
+    for column, role, label in ((cols[1], "teacher", LABELS["teacher"]), (cols[2], "student", LABELS["student_kd"])):
         explanation = result[role]
         column.image(
             overlay(image, explanation.saliency, opacity),

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from meddistill.distillation import available_methods
+from meddistill.distillation import available_methods, method_summary
 from meddistill.models import available_models
 from meddistill.runs.config import PRESETS, RunConfig
-from meddistill.views.dashboard import dataset_choices
+from meddistill.runs.store import ACTIVE
+from meddistill.views.dashboard import config_from_fields, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
 from pages.common.ui import guarded, manager, page, run_label, runs_frame
@@ -47,7 +48,7 @@ with st.expander("New run", expanded=not jobs.active()):
             "Distillation method",
             methods,
             index=methods.index(p["method"]),
-            help="kd: Hinton; attention: KD + attention transfer; fitnet: KD + FitNets hint",
+            help="  \n".join(f"**{name}**: {method_summary(name)}" for name in methods),
         )
         temperature = middle.slider(
             "Temperature T",
@@ -82,26 +83,27 @@ with st.expander("New run", expanded=not jobs.active()):
         )
         class_weighted = right.checkbox("Class-weighted loss", p["class_weighted"], key=f"cw_{preset}")
         seed = right.number_input("Seed", 0, 10_000, 0)
-        if st.button("Start training", type="primary"):
-            with guarded("Could not start"):
-                config = RunConfig.from_preset(
-                    preset,
-                    data=choices[data_label],
-                    teacher=teacher,
-                    student=student,
-                    method=method,
-                    kd_temperature=temperature,
-                    kd_alpha=alpha,
-                    teacher_epochs=int(teacher_epochs),
-                    student_epochs=int(student_epochs),
-                    lr=float(lr),
-                    batch_size=int(batch_size),
-                    image_size=None if image_size == "native" else int(image_size),
-                    augment=augment,
-                    augment_students=augment_students,
-                    class_weighted=class_weighted,
-                    seed=int(seed),
-                ).validate()
+        fields = dict(
+            teacher=teacher,
+            student=student,
+            method=method,
+            kd_temperature=temperature,
+            kd_alpha=alpha,
+            teacher_epochs=int(teacher_epochs),
+            student_epochs=int(student_epochs),
+            lr=float(lr),
+            batch_size=int(batch_size),
+            image_size=None if image_size == "native" else int(image_size),
+            augment=augment,
+            augment_students=augment_students,
+            class_weighted=class_weighted,
+            seed=int(seed),
+        )
+        with guarded("These settings cannot be used"):
+            config = config_from_fields(preset, choices[data_label], fields)
+            st.markdown("**Plan**")
+            st.text(plan_text(config))
+            if st.button("Start training", type="primary"):
                 st.session_state["run_id"] = jobs.submit(config)
                 st.toast("Queued: training starts as soon as the worker is free.")
 
@@ -122,7 +124,7 @@ def live_panel() -> None:
     st.subheader(f"Run {view.run_id}")
     st.caption(run_label(record))
     st.progress(view.fraction, text=view.line or view.status.capitalize())
-    if view.status in ("queued", "running"):
+    if view.status in ACTIVE:
         if st.button("Cancel this run", key=f"cancel_{view.run_id}"):
             jobs.cancel(view.run_id)
             st.toast("Cancelling: the run stops within a batch.")

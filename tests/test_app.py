@@ -181,3 +181,17 @@ def test_compare_without_student_weights(finished_run):
         assert any("no distilled-student weights" in c.value for c in at.caption)
     finally:
         hidden.rename(weights)
+
+
+def test_train_page_shows_the_plan_and_keeps_typed_epochs(small_breast_npz):
+    at = open_page("pages/train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    at.radio[0].set_value("cpu").run()
+    plan = at.text[0].value
+    assert "Teacher (resnet18): 75 epochs x 2 steps = 150 steps (the preset's 4 raised to reach 150 steps)" in plan
+    at.number_input(key="te_cpu").set_value(1).run()
+    plan = at.text[0].value
+    assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in plan
+    assert "Estimated training time: about" in plan
+    assert not at.exception

@@ -226,3 +226,73 @@ def test_feature_methods_run_end_to_end(small_breast_npz, tmp_path, method):
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["method"] == method and 0 <= report["models"]["student_kd"]["test"]["acc"] <= 1
+
+
+def test_epochs_the_user_gives_are_the_epochs_that_run(small_breast_npz):
+    """The preset's minimum number of steps raises its own default epochs, never a number the user typed."""
+    from meddistill.runs.plan import describe_plan, plan_run
+
+    preset = RunConfig.from_preset("cpu", data=str(small_breast_npz))
+    typed = RunConfig.from_preset("cpu", data=str(small_breast_npz), teacher_epochs=1)
+    assert typed.given == ["teacher_epochs"] and preset.given == []
+    assert preset.epochs_for("teacher", 160) == 150 // 2  # 2 steps per epoch at batch 128: raised to 150 steps
+    assert typed.epochs_for("teacher", 160) == 1 and typed.epochs_for("student_kd", 160) == 75
+    plans = plan_run(typed, 160, 1, 28, measure=False)
+    assert [(p.role, p.epochs, p.steps) for p in plans] == [
+        ("teacher", 1, 2),
+        ("student_scratch", 75, 150),
+        ("student_kd", 75, 150),
+    ]
+    text = describe_plan(plans)
+    assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in text
+    assert "the preset's 30 raised to reach 150 steps" in text
+
+
+def test_run_prints_its_plan_first(small_breast_npz, tmp_path, capsys):
+    """`meddistill run` prints each model's epochs, steps and estimated time before it trains."""
+    from meddistill.cli.train import print_plan
+
+    print_plan(RunConfig.from_preset("smoke", data=str(small_breast_npz), teacher_epochs=2))
+    printed = capsys.readouterr().out
+    assert "Plan on breastmnist (160 train images at 28 px" in printed
+    assert "Teacher (resnet18): 2 epochs x 3 steps = 6 steps (as you gave it), about" in printed
+    assert "Estimated training time: about" in printed
+
+
+@pytest.mark.slow
+def test_teacher_logits_are_kept_and_reused_on_resume(small_breast_npz, tmp_path, monkeypatch):
+    """The teacher's train logits are saved in the run folder; a resumed distilled student reads them back."""
+    import meddistill.runs.pipeline as pipeline
+    from meddistill.io.weights import read_metadata, read_weights
+    from meddistill.runs import RunFolder, execute
+
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(small_breast_npz),
+                "--preset",
+                "smoke",
+                "--teacher",
+                "resnet_narrow",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    saved = out / "teacher_logits.safetensors"
+    first = read_weights(saved)["logits"]
+    assert first.shape == (160, 2) and read_metadata(saved)["images"] == "160"
+    RunFolder(out).weights("student_kd").unlink()  # as if the run stopped before the distilled student
+    for name in ("student_kd.last.safetensors", "student_kd.state.json"):
+        (out / "checkpoints" / name).unlink()
+
+    def never(*args, **kwargs):
+        raise AssertionError("the teacher's logits were computed again")
+
+    monkeypatch.setattr(pipeline, "teacher_logits", never)
+    execute(RunFolder(out).config(), out)
+    assert RunFolder(out).has_weights("student_kd")

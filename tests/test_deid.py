@@ -1,4 +1,4 @@
-"""Tests for meddistill.deid on real files from pydicom and pydicom-data."""
+"""Tests for meddistill.data.deid on real files from pydicom and pydicom-data."""
 
 from __future__ import annotations
 

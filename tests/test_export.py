@@ -147,3 +147,19 @@ def test_cli_export_bad_input(trained_run, capsys):
     assert "no run matches" in capsys.readouterr().err
     assert main(["export", str(run_dir), "--out", str(run_dir / "report.json" / "x.onnx")]) == 2
     assert "meddistill:" in capsys.readouterr().err
+
+
+def test_report_has_latency_as_deployed(trained_run):
+    """Every model's report entry has its ONNX Runtime latency and throughput; the students' int8 ones too."""
+    from meddistill.runs import RunFolder
+    from meddistill.runs.deployment import DEPLOYED_FORMATS, deployed_fields
+
+    run_dir, _ = trained_run
+    report = RunFolder(run_dir).report()
+    assert report["threads"] >= 1 and report["cpu"]
+    for role, entry in report["models"].items():
+        assert "deployed_error" not in entry, entry.get("deployed_error")
+        for fmt in DEPLOYED_FORMATS[role]:
+            latency, throughput = deployed_fields(fmt)
+            assert entry[latency] > 0 and entry[throughput] > 0, (role, fmt)
+    assert set(DEPLOYED_FORMATS["student_kd"]) == {"onnx", "onnx-int8"} and DEPLOYED_FORMATS["teacher"] == ("onnx",)

@@ -243,3 +243,16 @@ def test_store_upload_on_random_zips(tmp_path, isolated_home, members):
         assert not [p for p in datasets_dir().iterdir()], "a refused upload left files behind"
     outside = [p for p in tmp_path.parent.rglob("x.png")]
     assert all(datasets_dir() in p.resolve().parents for p in outside)
+
+
+def test_weights_of_another_layout_are_refused(tmp_path):
+    """resnet18 changed its small-image stem (layout 2): old weights have the same shapes but another network,
+    so they are refused with the way out, and load into resnet18_fullres, which keeps the old layout."""
+    old = tmp_path / "teacher.safetensors"
+    save_weights(create_model("resnet18_fullres", 2, 1, 28).state_dict(), old)  # as before layouts were recorded
+    with pytest.raises(WeightsError, match="saved with layout 1 of resnet18, which is now layout 2.*resnet18_fullres"):
+        load_weights(create_model("resnet18", 2, 1, 28), old)
+    load_weights(create_model("resnet18_fullres", 2, 1, 28), old)
+    new = tmp_path / "new.safetensors"
+    save_weights(create_model("resnet18", 2, 1, 28), new)
+    load_weights(create_model("resnet18", 2, 1, 28), new)

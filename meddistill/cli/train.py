@@ -12,12 +12,15 @@ import torch.distributed as torch_dist
 from tqdm import tqdm
 
 from meddistill.data.loader import load_dataset
+from meddistill.distillation.base import available_methods
 from meddistill.errors import MedDistillError
 from meddistill.runs.config import PRESETS, RunConfig
+from meddistill.runs.deployment import DEPLOYED_FORMATS, deployed_fields
 from meddistill.runs.jobs import run_recorded
 from meddistill.runs.layout import CONFIG_FILE
 from meddistill.runs.pipeline import execute
-from meddistill.runs.store import RunStore
+from meddistill.runs.plan import describe_plan, plan_run
+from meddistill.runs.store import ACTIVE, RunStore
 from meddistill.training import distributed
 
 # RunConfig fields that `meddistill run` takes as options of the same name.
@@ -38,6 +41,7 @@ RUN_OPTIONS = (
     "seed",
     "device",
     "teacher_weights",
+    "threads",
 )
 
 
@@ -49,9 +53,12 @@ def add_commands(commands) -> None:
         required=True,
         help="a .npz, a folder or .zip of class folders, or a MedMNIST name such as breastmnist",
     )
-    run.add_argument("--teacher", help="teacher architecture (default resnet18)")
-    run.add_argument("--student", help="student architecture (default tiny_cnn)")
-    run.add_argument("--method", help="distillation method: kd, attention or fitnet (default kd)")
+    defaults = RunConfig()
+    run.add_argument("--teacher", help=f"teacher architecture (default {defaults.teacher})")
+    run.add_argument("--student", help=f"student architecture (default {defaults.student})")
+    run.add_argument(
+        "--method", help=f"distillation method: {', '.join(available_methods())} (default {defaults.method})"
+    )
     run.add_argument(
         "--preset", choices=list(PRESETS), help="settings preset (default: thorough with a GPU, cpu without)"
     )
@@ -74,6 +81,7 @@ def add_commands(commands) -> None:
     run.add_argument("--class-weighted", action=flag)
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: one per available core)")
     run.add_argument("--teacher-weights", help="start the teacher from this local .safetensors file")
     run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
     run.set_defaults(func=cmd_run)
@@ -123,15 +131,21 @@ class ProgressBars:
 
 
 def comparison_table(report: dict) -> str:
-    """A plain-text table of the three models (ACC, AUC, size, latency, speed-up)."""
+    """A plain-text table of the three models: ACC, AUC, size, eager latency and speed-up, and the fastest
+    latency as deployed (ONNX Runtime, fp32 or int8)."""
     models = report["models"]
     base = models.get("teacher", {}).get("latency_ms_b1")
-    lines = [f"{'model':<17}{'arch':<20}{'ACC':>7}{'AUC':>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"]
+    head = f"{'model':<17}{'arch':<20}{'ACC':>7}{'AUC':>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"
+    lines = [head + f"{'ORT ms/img':>12}"]
     for role, m in models.items():
         speed = f"{base / m['latency_ms_b1']:.1f}x" if base else "-"
+        deployed = [
+            m[deployed_fields(fmt)[0]] for fmt in DEPLOYED_FORMATS.get(role, ()) if deployed_fields(fmt)[0] in m
+        ]
+        ort = f"{min(deployed):.3f}" if deployed else "-"
         lines.append(
             f"{role:<17}{m['arch']:<20}{m['test']['acc']:>7.3f}{m['test']['auc']:>7.3f}{m['params']:>12,}"
-            f"{m['size_mb']:>8.2f}{m['latency_ms_b1']:>9.2f}{speed:>10}"
+            f"{m['size_mb']:>8.2f}{m['latency_ms_b1']:>9.2f}{speed:>10}{ort:>12}"
         )
     return "\n".join(lines)
 
@@ -178,6 +192,7 @@ def run_under_torchrun(config: RunConfig, out: str | None) -> int:
         shared: list = [None, None]
         store = None
         if distributed.is_main():
+            print_plan(config)
             store = RunStore()
             record = store.create(config, out)
             shared = [record.id, str(record.path)]
@@ -189,11 +204,23 @@ def run_under_torchrun(config: RunConfig, out: str | None) -> int:
         torch_dist.destroy_process_group()
 
 
+def print_plan(config: RunConfig) -> None:
+    """Load the data (refusing bad data before a run is registered) and print what each model will train."""
+    dataset = load_dataset(config.data, seed=config.seed)
+    size = config.resolved_image_size(dataset.image_size)
+    train = len(dataset.splits["train"])
+    plans = plan_run(config, train, dataset.channels, size, dataset.num_classes)
+    threads = config.threads or distributed.default_threads()
+    print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
+    print(describe_plan(plans), flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from(args)
-    load_dataset(config.data, seed=config.seed)  # refuse bad data before a run is registered
     if distributed.launched_by_torchrun():
+        load_dataset(config.data, seed=config.seed)  # refuse bad data before a run is registered
         return run_under_torchrun(config, args.out)
+    print_plan(config)
     store = RunStore()
     record = store.create(config, args.out)
     return train(store, record.id)
@@ -206,7 +233,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if record.status == "done":
         print(f"Run {record.id} is already done.")
         return 0
-    if record.status in ("queued", "running"):
+    if record.status in ACTIVE:
         raise MedDistillError(
             f"Run {record.id} is {record.status} in another process; wait for it or stop that process first."
         )

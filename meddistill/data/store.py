@@ -22,11 +22,8 @@ def datasets_dir() -> Path:
 
 def content_hash(path: Path) -> str:
     """First 16 hex digits of the file's SHA-256."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def safe_stem(name: str) -> str:

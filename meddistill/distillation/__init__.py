@@ -4,7 +4,7 @@ Importing this package registers every method.
 """
 
 from meddistill.distillation import features, logits  # noqa: F401  (registers the methods)
-from meddistill.distillation.base import METHODS, Distiller, available_methods, create_method, kd_loss
+from meddistill.distillation.base import METHODS, Distiller, available_methods, create_method, kd_loss, method_summary
 from meddistill.distillation.features import AttentionTransfer, FitNetHint, attention_map
 from meddistill.distillation.logits import HintonKD
 
@@ -18,4 +18,5 @@ __all__ = [
     "available_methods",
     "create_method",
     "kd_loss",
+    "method_summary",
 ]

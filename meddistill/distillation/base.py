@@ -21,6 +21,12 @@ def available_methods() -> list[str]:
     return METHODS.available()
 
 
+def method_summary(name: str) -> str:
+    """The first line of a registered method's docstring ("Plain Hinton KD ...")."""
+    doc = METHODS.entry(name).factory.__doc__ or name
+    return doc.strip().splitlines()[0]
+
+
 def create_method(name: str, **kwargs) -> "Distiller":
     """Build a registered distillation method (see each class for its arguments)."""
     return METHODS.create(name, **kwargs)

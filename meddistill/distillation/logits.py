@@ -7,4 +7,4 @@ from meddistill.distillation.base import METHODS, Distiller
 
 @METHODS.register("kd")
 class HintonKD(Distiller):
-    """Plain Hinton KD (see ``kd_loss``); teacher logits can be cached."""
+    """Hinton KD: the softened teacher probabilities plus the labels (see ``kd_loss``); logits can be cached."""

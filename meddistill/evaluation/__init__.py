@@ -8,7 +8,7 @@ from meddistill.evaluation.export import (
     format_extension,
     load_exported,
 )
-from meddistill.evaluation.latency import measure_latency
+from meddistill.evaluation.latency import measure_exported_latency, measure_latency
 from meddistill.evaluation.metrics import (
     agreement,
     auc_score,
@@ -29,6 +29,7 @@ __all__ = [
     "export_model",
     "format_extension",
     "load_exported",
+    "measure_exported_latency",
     "measure_latency",
     "predict",
     "reliability",

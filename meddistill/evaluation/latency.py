@@ -1,12 +1,50 @@
-"""Latency and throughput of a model as PyTorch runs it (eager)."""
+"""Latency and throughput of a model: as PyTorch runs it (eager) and as deployed (an exported file in ONNX Runtime).
+
+Both are timed the same way (``time_calls``): after warm-up, batch 1 is the median of ``runs`` calls and the
+batch of 64 the best of 5 calls, on random inputs of the model's size.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
+
+from meddistill.evaluation.export import load_exported
+
+
+def time_calls(
+    run: Callable[[torch.Tensor], object],
+    in_channels: int,
+    image_size: int,
+    device: torch.device | str = "cpu",
+    runs: int = 200,
+    batch: int = 64,
+) -> tuple[float, float]:
+    """Median milliseconds per image at batch 1 and images per second at batch ``batch`` of ``run(images)``."""
+    device = torch.device(device)
+    one = torch.randn(1, in_channels, image_size, image_size, device=device)
+    many = torch.randn(batch, in_channels, image_size, image_size, device=device)
+
+    def timed(x: torch.Tensor) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    for _ in range(10):
+        timed(one)
+    single = statistics.median(timed(one) for _ in range(runs))
+    timed(many)
+    best = min(timed(many) for _ in range(5))
+    return single * 1000.0, batch / best
 
 
 @torch.no_grad()
@@ -18,28 +56,14 @@ def measure_latency(
     runs: int = 200,
     batch: int = 64,
 ) -> tuple[float, float]:
-    """Median milliseconds per image at batch 1 and images per second at batch ``batch``.
-
-    Both after warm-up; batch 1 is the median of ``runs`` calls, batch ``batch``
-    the best of 5 timed calls.
-    """
+    """PyTorch eager: median milliseconds per image at batch 1 and images per second at batch ``batch``."""
     model.eval()
-    device = torch.device(device)
-    one = torch.randn(1, in_channels, image_size, image_size, device=device)
-    many = torch.randn(batch, in_channels, image_size, image_size, device=device)
+    return time_calls(model, in_channels, image_size, device, runs, batch)
 
-    def timed(x: torch.Tensor) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
 
-    for _ in range(10):
-        timed(one)
-    single = statistics.median(timed(one) for _ in range(runs))
-    timed(many)
-    best = min(timed(many) for _ in range(5))
-    return single * 1000.0, batch / best
+def measure_exported_latency(
+    path: str | Path, fmt: str, in_channels: int, image_size: int, threads: int, runs: int = 200, batch: int = 64
+) -> tuple[float, float]:
+    """An exported file on the CPU (ONNX Runtime for ONNX formats) with ``threads`` intra-op threads:
+    median milliseconds per image at batch 1 and images per second at batch ``batch``."""
+    return time_calls(load_exported(path, fmt, threads), in_channels, image_size, "cpu", runs, batch)

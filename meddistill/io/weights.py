@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -16,8 +17,14 @@ from meddistill.io.atomic import atomic_write
 def save_weights(
     model_or_state: nn.Module | dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None
 ) -> Path:
-    """Save a model's ``state_dict`` (or a plain tensor dict) to ``path`` atomically."""
+    """Save a model's ``state_dict`` (or a plain tensor dict) to ``path`` atomically.
+
+    A model's ``layout`` (see ``meddistill.models``) is recorded in the metadata, so the file is never loaded
+    later into a network of another layout.
+    """
     state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+    if getattr(model_or_state, "layout", None) is not None:
+        metadata = {**(metadata or {}), "layout": model_or_state.layout}
     tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in state.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
@@ -45,13 +52,45 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored in a ``.safetensors`` header (empty when there is none or the file is unreadable)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def check_layout(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Refuse weights saved with another layout of the same architecture (same tensor shapes, another network).
+
+    A file without a ``layout`` entry was saved before layouts were recorded: layout 1.
+    """
+    expected = getattr(model, "layout", None)
+    saved = (read_metadata(path) if metadata is None else metadata).get("layout", "1")
+    if expected is not None and saved != expected:
+        arch = getattr(model, "arch", type(model).__name__)
+        raise WeightsError(
+            f"{Path(path).name} was saved with layout {saved} of {arch}, which is now layout {expected} (another "
+            f"small-image stem); retrain it, or load it with the architecture that keeps the old layout "
+            f"({arch}_fullres where there is one)."
+        )
+
+
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load ``path`` into ``model`` strictly: every tensor must exist and fit.
+    """Load ``path`` into ``model`` strictly: every tensor must exist and fit, and the layout must match.
 
     Raises:
-        WeightsError: unreadable file, or names/shapes that do not fit the architecture.
+        WeightsError: unreadable file, names/shapes that do not fit the architecture, or another layout.
     """
     state = read_weights(path)
+    check_layout(model, path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

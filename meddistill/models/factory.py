@@ -37,7 +37,8 @@ def create_model(
     Returns:
         A module mapping images (B, C, S, S) to logits (B, K). Its attribute
         ``target_layer`` names the last convolutional block (for Grad-CAM and
-        feature distillation) and ``arch`` the registry name.
+        feature distillation), ``arch`` the registry name and ``layout`` the version of its layout (weights
+        saved with another layout are refused on load).
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
@@ -47,6 +48,7 @@ def create_model(
     model = entry.factory(num_classes, in_channels, image_size)
     model.arch = name
     model.target_layer = entry.meta["target_layer"]
+    model.layout = str(entry.meta.get("layout", 1))
     if weights:
         load_weights(model, weights)
     return model

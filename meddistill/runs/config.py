@@ -94,6 +94,8 @@ class RunConfig:
     )
     latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)
+    threads: int = 0  # torch intra-op threads on the CPU; 0 = one per available core (per process under torchrun)
+    given: list[str] = field(default_factory=list)  # settings the user gave explicitly: presets never adapt these
     extra: dict = field(default_factory=dict)  # free-form notes kept with the run
 
     @classmethod
@@ -110,8 +112,9 @@ class RunConfig:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise ValueError(f"unknown setting {unknown[0]!r}; valid settings: {', '.join(sorted(names))}")
-        values = {**PRESETS[preset], "preset": preset}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values = {**PRESETS[preset], "preset": preset, **given}
+        values["given"] = sorted(set(given) - {"data", "given"})
         return cls(**values)
 
     def validate(self) -> "RunConfig":
@@ -143,19 +146,29 @@ class RunConfig:
                 f"image_size must be between 8 and 1024 px, got {self.image_size}",
             ),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (self.threads >= 0, f"threads must be 0 (automatic) or more, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         return self
 
+    def epochs_field(self, role: str) -> str:
+        """The setting that holds a role's epochs: ``teacher_epochs`` or ``student_epochs``."""
+        return "teacher_epochs" if role == "teacher" else "student_epochs"
+
     def epochs_for(self, role: str, train_images: int, world_size: int = 1) -> int:
-        """Epochs for ``role``: the configured number, raised so that a small dataset still gets ``min_steps`` steps."""
-        epochs = self.teacher_epochs if role == "teacher" else self.student_epochs
-        if epochs == 0 or not self.min_steps:
+        """Epochs for ``role``: the configured number; a preset's default (never a number the user gave) is raised so
+        that a small dataset still gets ``min_steps`` optimisation steps."""
+        epochs = getattr(self, self.epochs_field(role))
+        if epochs == 0 or not self.min_steps or self.epochs_field(role) in self.given:
             return epochs
         steps_per_epoch = max(1, -(-train_images // (self.batch_size * world_size)))
         return max(epochs, -(-self.min_steps // steps_per_epoch))
+
+    def arch_for(self, role: str) -> str:
+        """The architecture of a run's model: the teacher's for "teacher", the student's for both students."""
+        return self.teacher if role == "teacher" else self.student
 
     def resolved_image_size(self, native: int) -> int:
         """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""

@@ -19,7 +19,7 @@ from typing import Callable
 from meddistill.errors import Cancelled, MedDistillError, TrainingError
 from meddistill.runs.config import RunConfig
 from meddistill.runs.pipeline import execute
-from meddistill.runs.store import RunStore
+from meddistill.runs.store import ACTIVE, RunStore
 from meddistill.training.state import Progress
 
 MAX_POINTS = 5000
@@ -120,7 +120,7 @@ class JobManager:
     def resume(self, run_id: str) -> str:
         """Queue an interrupted, cancelled or failed run again; it continues from its last epoch."""
         record = self.store.get(run_id)
-        if record.status in ("queued", "running", "done"):
+        if record.status in (*ACTIVE, "done"):
             raise MedDistillError(
                 f"Run {record.id} is {record.status}; only interrupted, cancelled or failed runs can be resumed."
             )
@@ -163,7 +163,7 @@ class JobManager:
         deadline = time.time() + timeout
         while time.time() < deadline:
             state = self.snapshot(run_id)
-            if state is not None and state.status not in ("queued", "running"):
+            if state is not None and state.status not in ACTIVE:
                 return state
             time.sleep(0.05)
         return self.snapshot(run_id)

@@ -12,6 +12,7 @@ A run folder holds::
     report.json          the test metrics, sizes and latencies of every model
     predictions.npz      test labels and each model's test probabilities
     <role>.safetensors   the trained weights of each model
+    teacher_logits.safetensors  the teacher's logits on the train split, reused by resume and later students
     checkpoints/         per-epoch training state (resume)
     exports/             exported models and their checks
 
@@ -44,6 +45,7 @@ METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.npz"
+TEACHER_LOGITS_FILE = "teacher_logits.safetensors"
 CHECKPOINTS_DIR = "checkpoints"
 EXPORTS_DIR = "exports"
 
@@ -58,6 +60,11 @@ def check_role(role: str) -> str:
 def weights_name(role: str) -> str:
     """File name of a role's trained weights: ``student_kd.safetensors``."""
     return f"{check_role(role)}.safetensors"
+
+
+def predictions_key(role: str) -> str:
+    """Name of a role's test probabilities in ``predictions.npz``: ``probs_student_kd``."""
+    return f"probs_{check_role(role)}"
 
 
 def _read_json(path: Path) -> dict | None:
@@ -105,7 +112,7 @@ class RunFolder:
         return self.weights(role).is_file()
 
     def predictions(self) -> dict[str, np.ndarray]:
-        """``{"labels": (N,), "probs_<role>": (N, K), ...}`` from ``predictions.npz``."""
+        """``{"labels": (N,), predictions_key(role): (N, K), ...}`` from ``predictions.npz``."""
         with np.load(self.path / PREDICTIONS_FILE, allow_pickle=False) as saved:
             return {key: saved[key] for key in saved.files}
 
@@ -132,7 +139,7 @@ class RunFolder:
                 "wait for the run to finish or resume it with `meddistill resume`."
             )
         config, summary = self.config(), self.summary()
-        arch = config.teacher if role == "teacher" else config.student
+        arch = config.arch_for(role)
         model = create_model(arch, len(summary["classes"]), summary["channels"], summary["train_image_size"])
         load_weights(model, self.weights(role))
         return model.to(device).eval()

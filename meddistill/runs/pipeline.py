@@ -20,13 +20,15 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.loader import load_dataset
 from meddistill.data.tensors import Batches
 from meddistill.distillation.base import METHODS, Distiller, create_method
+from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
 from meddistill.evaluation.metrics import agreement, classification_metrics
 from meddistill.io.atomic import atomic_write, atomic_write_json
-from meddistill.io.weights import load_weights, save_weights
+from meddistill.io.weights import file_sha256, load_weights, read_metadata, read_weights, save_weights
 from meddistill.models.factory import create_model, model_info
 from meddistill.models.registry import target_module
 from meddistill.runs.config import RunConfig
+from meddistill.runs.deployment import deployed_latency
 from meddistill.runs.layout import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -35,13 +37,16 @@ from meddistill.runs.layout import (
     PREDICTIONS_FILE,
     REPORT_FILE,
     ROLES,
+    TEACHER_LOGITS_FILE,
     RunFolder,
+    predictions_key,
 )
 from meddistill.training import distributed as dist
 from meddistill.training.averaging import class_weights_for
 from meddistill.training.checkpoint import saved_fit
 from meddistill.training.engine import fit
 from meddistill.training.state import FitResult, FitSettings, Progress
+from meddistill.training.teacher import teacher_logits
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -55,8 +60,7 @@ def build(config: RunConfig, dataset: MedDataset, role: str) -> torch.nn.Module:
     """The untrained model for ``role``; both students start from the same initial weights."""
     size = config.resolved_image_size(dataset.image_size)
     torch.manual_seed(config.seed + (0 if role == "teacher" else 1))
-    arch = config.teacher if role == "teacher" else config.student
-    return create_model(arch, dataset.num_classes, dataset.channels, size)
+    return create_model(config.arch_for(role), dataset.num_classes, dataset.channels, size)
 
 
 def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
@@ -113,6 +117,26 @@ def fit_settings(
     )
 
 
+def cached_teacher_logits(
+    folder: RunFolder, teacher: torch.nn.Module, train: Batches, device: torch.device
+) -> torch.Tensor:
+    """The teacher's logits (N, K) on the train split: read from the run folder when they were computed for these
+    teacher weights and images, else computed once and saved there (rank 0)."""
+    path = folder.file(TEACHER_LOGITS_FILE)
+    key = {
+        "teacher_sha256": file_sha256(folder.weights("teacher")) if folder.has_weights("teacher") else "",
+        "images": str(len(train)),
+        "size": str(train.size),
+        "channels": str(train.channels),
+    }
+    if key["teacher_sha256"] and path.is_file() and read_metadata(path) == key:
+        return read_weights(path)["logits"]
+    logits = teacher_logits(teacher, train, device)
+    if dist.is_main() and key["teacher_sha256"]:
+        save_weights({"logits": logits}, path, metadata=key)
+    return logits
+
+
 def _train_role(role, config, dataset, batches, device, folder, callback, should_stop, teacher=None):
     """The trained model of ``role`` and its ``FitResult`` (saved one if it was trained before; None if imported)."""
     model = build(config, dataset, role)
@@ -124,6 +148,9 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
             return model.to(device), None
     size = config.resolved_image_size(dataset.image_size)
     method = build_method(config, model, teacher, dataset.channels, size) if role == "student_kd" else None
+    logits = None
+    if method is not None and not method.uses_features and not config.augment_students:
+        logits = cached_teacher_logits(folder, teacher, batches["train"], device)
     result = fit(
         model,
         batches["train"],
@@ -134,6 +161,7 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
         method=method,
         callback=callback,
         should_stop=should_stop,
+        logits=logits,
     )
     if dist.is_main():
         save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
@@ -149,6 +177,7 @@ def _model_entry(
     device: torch.device,
     labels: np.ndarray,
     probs: np.ndarray,
+    deployed: dict,
 ) -> dict:
     """One model's entry in ``report.json``."""
     info = model_info(model, channels, size)
@@ -163,6 +192,7 @@ def _model_entry(
         "train_seconds": result.seconds if result else 0.0,
         "epochs_run": len(result.history) if result else 0,
         "best_epoch": result.best_epoch if result else 0,
+        **deployed,
         "test": classification_metrics(labels, probs),
     }
 
@@ -195,6 +225,8 @@ def execute(
     dataset = load_dataset(config.data, seed=config.seed)
     size = config.resolved_image_size(dataset.image_size)
     device = dist.device_for(pick_device(config.device))
+    threads = config.threads or dist.default_threads()
+    torch.set_num_threads(threads)
     summary = {**dataset.summary(), "train_image_size": size}
     if dist.is_main():
         config.save(folder.file(CONFIG_FILE))
@@ -223,19 +255,24 @@ def execute(
         "dataset": summary,
         "config": config.to_dict(),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "cpu": describe_cpu(),
+        "threads": threads,
         "models": {},
     }
     if not dist.is_main():
         return report
     for role in roles:
+        model = models[role].eval()
+        deployed = deployed_latency(model, role, folder, batches["train"], threads, config.latency_runs, config.seed)
+        model.to(device)
         entry = _model_entry(
-            models[role].eval(), results[role], config, dataset.channels, size, device, labels, probs[role]
+            model, results[role], config, dataset.channels, size, device, labels, probs[role], deployed
         )
         report["models"][role] = entry
     if "teacher" in probs:
         report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
     report["seconds"] = time.time() - started
-    arrays = {f"probs_{role}": probs[role] for role in roles}
+    arrays = {predictions_key(role): probs[role] for role in roles}
     atomic_write(folder.file(PREDICTIONS_FILE), lambda tmp: np.savez(open(tmp, "wb"), labels=labels, **arrays))
     atomic_write_json(folder.file(REPORT_FILE), report)
     return report

@@ -178,7 +178,8 @@ class RunStore:
         """
         host = socket.gethostname()
         with closing(self._connect()) as db:
-            rows = db.execute("SELECT id, pid, host FROM runs WHERE status IN ('queued', 'running')").fetchall()
+            marks = ",".join("?" * len(ACTIVE))
+            rows = db.execute(f"SELECT id, pid, host FROM runs WHERE status IN ({marks})", ACTIVE).fetchall()
         stale = [
             r[0] for r in rows if r[0] not in exclude and r[2] == host and (r[1] == os.getpid() or not _pid_alive(r[1]))
         ]

@@ -17,8 +17,13 @@ import torch
 from torch import nn
 
 from meddistill.io.atomic import atomic_write_json
-from meddistill.io.weights import read_weights, save_weights
+from meddistill.io.weights import check_layout, read_weights, save_weights
 from meddistill.training.state import FitResult
+
+
+def checkpoint_files(folder: Path, role: str) -> tuple[Path, Path]:
+    """The tensor file and the state file of a role's checkpoint: ``R.last.safetensors``, ``R.state.json``."""
+    return folder / f"{role}.last.safetensors", folder / f"{role}.state.json"
 
 
 def save_checkpoint(
@@ -46,8 +51,9 @@ def save_checkpoint(
         for name, value in values.items():
             tensors[f"optim.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
     tensors["generator"] = generator.get_state()
-    save_weights(tensors, folder / f"{role}.last.safetensors")
-    atomic_write_json(folder / f"{role}.state.json", {**state, "param_groups": optim["param_groups"]})
+    tensor_file, state_file = checkpoint_files(folder, role)
+    save_weights(tensors, tensor_file, metadata={"layout": model.layout} if hasattr(model, "layout") else None)
+    atomic_write_json(state_file, {**state, "param_groups": optim["param_groups"]})
 
 
 def load_checkpoint(
@@ -64,10 +70,11 @@ def load_checkpoint(
     Returns:
         The saved state dict (epoch, history, best_score, ...) with ``best_state`` added.
     """
-    tensor_file, state_file = folder / f"{role}.last.safetensors", folder / f"{role}.state.json"
+    tensor_file, state_file = checkpoint_files(folder, role)
     if not (tensor_file.is_file() and state_file.is_file()):
         return None
     state = json.loads(state_file.read_text(encoding="utf-8"))
+    check_layout(model, tensor_file)
     tensors = read_weights(tensor_file)
 
     def group(prefix: str) -> dict:
@@ -93,7 +100,7 @@ def saved_fit(folder: Path, role: str) -> FitResult | None:
 
     Lets a run that resumes after a model finished report that model's training without loading its state.
     """
-    state_file = folder / f"{role}.state.json"
+    _, state_file = checkpoint_files(folder, role)
     if not state_file.is_file():
         return None
     state = json.loads(state_file.read_text(encoding="utf-8"))

@@ -33,6 +33,12 @@ def launched_by_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def default_threads() -> int:
+    """Torch intra-op threads for one process: the cores this process may use, shared by the processes of a node."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def device_for(device: torch.device) -> torch.device:
     """The process's own GPU under torchrun (``cuda:LOCAL_RANK``), else ``device``."""
     if device.type == "cuda" and launched_by_torchrun():

@@ -49,6 +49,7 @@ def fit(
     method: nn.Module | None = None,
     callback: Callback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    logits: torch.Tensor | None = None,
 ) -> FitResult:
     """Train ``model`` and return its best validation weights (also loaded into ``model``).
 
@@ -62,12 +63,14 @@ def fit(
         method: A ``Distiller`` (see ``meddistill.distillation``).
         callback: Receives a ``Progress`` after every batch and epoch.
         should_stop: Polled before every batch; true raises ``Cancelled``.
+        logits: The teacher's logits (N, K) for every train image, in split order, if already computed
+            (logit methods without augmentation; otherwise they are computed here).
 
     Raises:
         Cancelled: ``should_stop()`` became true.
         TrainingError: NaN/inf loss, out of memory or a full disk.
     """
-    run = _Fit(model, train, settings, role, teacher, method)
+    run = _Fit(model, train, settings, role, teacher, method, logits)
     try:
         run.resume()
         for epoch in range(run.start_epoch, settings.epochs + 1):
@@ -107,7 +110,7 @@ def _eta(elapsed: float, done: int, total: int) -> float:
 class _Fit:
     """The state of one ``fit``: optimizer, batch order, teacher signal, moving average, best epoch."""
 
-    def __init__(self, model, train, settings: FitSettings, role, teacher, method) -> None:
+    def __init__(self, model, train, settings: FitSettings, role, teacher, method, logits=None) -> None:
         self.model, self.train, self.settings, self.role = model, train, settings, role
         self.device = torch.device(settings.device)
         self.cuda = self.device.type == "cuda"
@@ -120,7 +123,7 @@ class _Fit:
         self.partition = self._partition(len(train), settings)
         self.world = settings.shard[1]
         self.net = nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
-        self.cached, self.hooks = self._teacher_signal()
+        self.cached, self.hooks = self._teacher_signal(logits)
         self.averaged = moving_average(model, settings.ema_decay) if settings.ema_decay > 0 else None
         self.evaluated = self.averaged.module if self.averaged is not None else model
         self.result = FitResult(best_state=_cpu_copy(model.state_dict()))
@@ -138,7 +141,7 @@ class _Fit:
         partition = torch.randperm(count, generator=torch.Generator().manual_seed(settings.seed + 7919))
         return torch.cat([partition, partition[: (-len(partition)) % world]])[rank::world]
 
-    def _teacher_signal(self) -> tuple[torch.Tensor | None, list[FeatureHook]]:
+    def _teacher_signal(self, logits: torch.Tensor | None) -> tuple[torch.Tensor | None, list[FeatureHook]]:
         """Cached teacher logits (logit methods on fixed images), or hooks on both models (feature methods)."""
         if self.method is None:
             return None, []
@@ -148,6 +151,8 @@ class _Fit:
             return None, [FeatureHook(target_module(self.model)), FeatureHook(target_module(self.teacher))]
         if self.settings.augment:
             return None, []
+        if logits is not None:
+            return logits, []
         return teacher_logits(self.teacher, self.train, self.device, indices=self.partition), []
 
     def resume(self) -> None:

@@ -16,7 +16,7 @@ from pydicom.errors import InvalidDicomError
 from meddistill.data.dataset import MedDataset
 from meddistill.data.deid import deidentify
 from meddistill.data.dicom import WINDOW_PRESETS, DicomImage, read_dicom_for_display
-from meddistill.data.folder import decode_file
+from meddistill.data.folder import DICOM_SUFFIXES, decode_file
 from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.data.loader import load_dataset
 from meddistill.data.tensors import Batches, image_tensor
@@ -26,7 +26,7 @@ from meddistill.explain.maps import random_map
 from meddistill.explain.pair import explain_pair, mean_saliency_agreement
 from meddistill.io.atomic import atomic_write
 from meddistill.paths import home
-from meddistill.runs.layout import RunFolder
+from meddistill.runs.layout import RunFolder, predictions_key
 
 FILTERS = ("all", "correct", "wrong", "disagree")
 FILTER_LABELS = {
@@ -52,7 +52,8 @@ def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | N
         names: Optional display names of the test images (file names).
     """
     saved = RunFolder(run_dir).predictions()
-    labels, teacher, student = saved["labels"], saved["probs_teacher"], saved["probs_student_kd"]
+    labels = saved["labels"]
+    teacher, student = saved[predictions_key("teacher")], saved[predictions_key("student_kd")]
     rows = []
     for i, (label, t, s) in enumerate(zip(labels, teacher, student)):
         rows.append(
@@ -132,7 +133,7 @@ def scan_from_upload(data: bytes, filename: str) -> Scan:
     uploads = home() / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()[:16]
-    if suffix in (".dcm", ".dicom") or data[128:132] == b"DICM":
+    if suffix in DICOM_SUFFIXES or data[128:132] == b"DICM":
         try:
             dataset = deidentify(pydicom.dcmread(io.BytesIO(data)))
         except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 
 import numpy as np
 import torch
@@ -12,6 +12,8 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.loader import load_dataset
 from meddistill.data.store import stored_datasets
 from meddistill.paths import home
+from meddistill.runs.config import RunConfig
+from meddistill.runs.plan import describe_plan, plan_run
 
 
 def describe_device() -> str:
@@ -26,7 +28,7 @@ def dataset_choices() -> dict[str, str]:
     choices = {}
     for path in stored_datasets():
         label = f"{path.parent.name}/{path.name}" if path.suffix == ".npz" else f"{path.name}/"
-        choices[label] = str(path if path.suffix == ".npz" else _data_root(path))
+        choices[label] = str(path if path.suffix == ".npz" else strip_single_top_folder(path))
     cache = home() / "medmnist"
     if cache.is_dir():
         for path in sorted(cache.glob("*.npz")):
@@ -34,8 +36,28 @@ def dataset_choices() -> dict[str, str]:
     return choices
 
 
-def _data_root(folder: Path) -> Path:
-    return strip_single_top_folder(folder)
+def config_from_fields(preset: str, data: str, fields: dict) -> RunConfig:
+    """The validated run settings of the Train page's form.
+
+    Only the fields the user changed from the preset's values count as given, so the preset may still adapt
+    its own defaults (the minimum number of steps) but never a number the user typed.
+    """
+    defaults = RunConfig.from_preset(preset).to_dict()
+    changed = {name: value for name, value in fields.items() if value != defaults[name]}
+    return RunConfig.from_preset(preset, data=data, **changed).validate()
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_shape(source: str) -> tuple[int, int, int, int]:
+    dataset = load_dataset(source)
+    return len(dataset.splits["train"]), dataset.channels, dataset.image_size, dataset.num_classes
+
+
+def plan_text(config: RunConfig) -> str:
+    """What each model of the run will train and about how long (steps timed once per architecture and size)."""
+    train, channels, native, classes = _dataset_shape(config.data)
+    size = config.resolved_image_size(native)
+    return describe_plan(plan_run(config, train, channels, size, classes))
 
 
 def sample_grid(

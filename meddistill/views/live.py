@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from meddistill.runs.jobs import JobManager
 from meddistill.runs.layout import LABELS, ROLES
-from meddistill.runs.store import RunRecord
+from meddistill.runs.plan import clock
+from meddistill.runs.store import ACTIVE, RunRecord
 
 
 @dataclass
@@ -23,23 +24,10 @@ class LiveView:
     points: int = 0
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
-
-
 def live_view(manager: JobManager, record: RunRecord) -> LiveView:
     """Live state if this process is (or was) running the job, else the run's saved history."""
     state = manager.snapshot(record.id)
-    status = (
-        state.status
-        if state is not None and state.status in ("queued", "running")
-        else manager.store.get(record.id).status
-    )
+    status = state.status if state is not None and state.status in ACTIVE else manager.store.get(record.id).status
     view = LiveView(record.id, status, record.message)
     if state is not None and state.role:
         index = ROLES.index(state.role) if state.role in ROLES else 0
@@ -48,7 +36,7 @@ def live_view(manager: JobManager, record: RunRecord) -> LiveView:
         view.line = (
             f"{LABELS.get(state.role, state.role)} · epoch {state.epoch}/{state.epochs} · batch "
             f"{state.batch}/{state.batches} · "
-            f"{_clock(state.elapsed)} elapsed · about {_clock(state.eta)} left for this model"
+            f"{clock(state.elapsed)} elapsed · about {clock(state.eta)} left for this model"
         )
         view.batch_loss, view.epochs = state.batch_loss, state.epochs_done
     else:

@@ -38,8 +38,7 @@ def dataset_for(run_path: str):
 
 
 def page(title: str, caption: str) -> None:
-    """Page config, title, caption and the shared sidebar."""
-    st.set_page_config(page_title=f"MedDistill · {title}", page_icon="🩺", layout="wide")
+    """Title, caption and the shared sidebar (the page config is set once, in app.py)."""
     st.title(title)
     st.caption(caption)
     with st.sidebar:

@@ -1,0 +1,63 @@
+"""Latency as deployed: each model of a run exported to ONNX (and int8 ONNX for the students) and timed in
+ONNX Runtime on the same CPU threads as PyTorch eager.
+
+The exported files stay in the run folder's ``exports/``, so what was timed is what a user downloads.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from meddistill.data.tensors import Batches
+from meddistill.evaluation.export import calibration_images, export_model, format_extension
+from meddistill.evaluation.latency import measure_exported_latency
+from meddistill.runs.layout import EXPORTS_DIR, RunFolder
+
+# What each model is deployed as: the teacher in fp32, the students in fp32 and int8.
+DEPLOYED_FORMATS = {"teacher": ("onnx",), "student_scratch": ("onnx", "onnx-int8"), "student_kd": ("onnx", "onnx-int8")}
+
+
+def deployed_fields(fmt: str) -> tuple[str, str]:
+    """report.json field names of a format's batch-1 latency and batch-64 throughput: ``onnx_int8_latency_ms_b1``."""
+    stem = fmt.replace("-", "_")
+    return f"{stem}_latency_ms_b1", f"{stem}_throughput_b64"
+
+
+def deployed_latency(
+    model: torch.nn.Module,
+    role: str,
+    folder: RunFolder,
+    train: Batches,
+    threads: int,
+    runs: int,
+    seed: int = 0,
+) -> dict:
+    """Export ``model`` in its deployed formats and time each file.
+
+    Args:
+        model: The trained model (moved to the CPU for export).
+        role: Its role in the run (chooses the formats, see ``DEPLOYED_FORMATS``).
+        folder: The run folder (files go to ``exports/<role><ext>``).
+        train: Train batches (calibration images for int8).
+        threads: ONNX Runtime intra-op threads (the same as PyTorch's).
+        runs: Batch-1 calls whose median is reported.
+        seed: Seeds the choice of calibration images.
+
+    Returns:
+        ``{"onnx_latency_ms_b1": ..., "onnx_throughput_b64": ..., ...}`` per format; ``deployed_error`` with one
+        sentence instead when a format cannot be exported or run (the run itself still succeeds).
+    """
+    fields = {}
+    for fmt in DEPLOYED_FORMATS[role]:
+        path = folder.file(EXPORTS_DIR) / f"{role}{format_extension(fmt)}"
+        try:
+            calibration = calibration_images(train, seed=seed) if fmt == "onnx-int8" else None
+            export_model(model, fmt, path, train.channels, train.size, calibration)
+            latency, throughput = measure_exported_latency(path, fmt, train.channels, train.size, threads, runs)
+        except (RuntimeError, ValueError, OSError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            fields["deployed_error"] = f"{fmt} export of the {role} failed ({first}); eager latency only."
+            continue
+        latency_field, throughput_field = deployed_fields(fmt)
+        fields[latency_field], fields[throughput_field] = latency, throughput
+    return fields

@@ -1,0 +1,133 @@
+"""What a run will do before it starts: epochs and steps per model, where they came from, and an estimated time.
+
+The estimate times a few real optimisation steps of each architecture at the run's batch and image size, on
+this machine with the run's thread count, and multiplies by the planned steps (validation is not included).
+
+Example:
+    >>> plans = plan_run(config, train_images=546, channels=1, image_size=28)
+    >>> print(describe_plan(plans))
+    Teacher (resnet18): 30 epochs x 5 steps = 150 steps (preset's 4 epochs raised to reach 150 steps), about 1:25
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from meddistill.models.factory import create_model
+from meddistill.runs.config import RunConfig
+from meddistill.runs.layout import LABELS, ROLES
+from meddistill.training.distributed import default_threads
+
+
+@dataclass
+class ModelPlan:
+    """One model's share of a run."""
+
+    role: str
+    arch: str
+    epochs: int  # epochs that will run (at most: early stopping may end sooner)
+    configured: int  # the epochs setting (preset default or the user's number)
+    given: bool  # the user gave the epochs explicitly (never adapted)
+    steps_per_epoch: int
+    seconds: float | None = None  # estimated training time, None when not measured
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+@functools.lru_cache(maxsize=32)
+def step_seconds(
+    arch: str, num_classes: int, channels: int, size: int, batch_size: int, threads: int, repeats: int = 2
+) -> float:
+    """Median seconds of one AdamW training step of ``arch`` on a random (B, C, S, S) batch with ``threads``
+    torch threads, after one warm-up (cached per process: the same arguments are timed once)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = create_model(arch, num_classes, channels, size).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        images = torch.randn(batch_size, channels, size, size)
+        labels = torch.randint(0, num_classes, (batch_size,))
+        times = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            loss = F.cross_entropy(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def plan_run(
+    config: RunConfig,
+    train_images: int,
+    channels: int,
+    image_size: int,
+    num_classes: int = 2,
+    roles: tuple[str, ...] = ROLES,
+    measure: bool = True,
+) -> list[ModelPlan]:
+    """The plan of each model of a run.
+
+    Args:
+        config: The run's settings.
+        train_images: Images in the training split.
+        channels: Image channels C.
+        image_size: Training side S.
+        num_classes: Classes K (for the timed steps).
+        roles: The models to plan.
+        measure: Time a few steps per architecture (seconds) for the estimate; else ``seconds`` stays None.
+    """
+    plans = []
+    steps_per_epoch = max(1, -(-train_images // (config.batch_size * config.world_size)))
+    threads = config.threads or default_threads()
+    for role in roles:
+        if role == "teacher" and config.teacher_epochs == 0:
+            continue
+        arch = config.arch_for(role)
+        plan = ModelPlan(
+            role=role,
+            arch=arch,
+            epochs=config.epochs_for(role, train_images, config.world_size),
+            configured=getattr(config, config.epochs_field(role)),
+            given=config.epochs_field(role) in config.given,
+            steps_per_epoch=steps_per_epoch,
+        )
+        if measure:
+            plan.seconds = (
+                step_seconds(arch, num_classes, channels, image_size, config.batch_size, threads) * plan.steps
+            )
+        plans.append(plan)
+    return plans
+
+
+def clock(seconds: float) -> str:
+    """``1:25`` or ``1:02:05``."""
+    seconds = int(max(seconds, 0))
+    hours, minutes, secs = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def describe_plan(plans: list[ModelPlan]) -> str:
+    """One line per model, and the total estimate when measured."""
+    lines = []
+    for p in plans:
+        why = "as you gave it" if p.given else "preset default"
+        if p.epochs != p.configured:
+            why = f"the preset's {p.configured} raised to reach {p.steps} steps"
+        line = f"{LABELS[p.role]} ({p.arch}): {p.epochs} epochs x {p.steps_per_epoch} steps = {p.steps} steps ({why})"
+        if p.seconds is not None:
+            line += f", about {clock(p.seconds)}"
+        lines.append(line)
+    if plans and all(p.seconds is not None for p in plans):
+        lines.append(f"Estimated training time: about {clock(sum(p.seconds for p in plans))} (validation not included)")
+    return "\n".join(lines)
