@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from meddistill.evaluation.hardware import describe_cpu  # noqa: E402
 from meddistill.paths import shared_data  # noqa: E402
 
 THRESHOLDS = {"pneumoniamnist": {"acc": 0.854, "auc": 0.944}, "breastmnist": {"acc": 0.83, "auc": 0.88}}
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(THRESHOLDS))
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="meddistill-accuracy-"))
+    print(f"CPU: {describe_cpu()}", flush=True)
     rows, worst = [], float("inf")
     for name in args.datasets:
         data = shared_data() / "medmnist" / f"{name}.npz"

@@ -129,6 +129,10 @@ def test_compare_reads_finished_run(finished_run):
     report = finished_run.report()
     assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
     assert at.metric[1].value == f"{report['models']['student_kd']['test']['acc']:.1%}"
+    teacher, student = report["models"]["teacher"], report["models"]["student_kd"]
+    deployed = next(m for m in at.metric if m.label == "Speed-up as deployed (ONNX Runtime)")
+    fastest = min(student["onnx_latency_ms_b1"], student["onnx_int8_latency_ms_b1"])
+    assert deployed.value == f"{teacher['onnx_latency_ms_b1'] / fastest:.1f}x"
     assert len(at.dataframe) == 2
 
 

@@ -170,7 +170,9 @@ def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
         _student(),
         batches["train"],
         batches["val"],
-        FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "a", ema_decay=ema_decay),
+        FitSettings(
+            epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "a", checkpoint_seconds=0, ema_decay=ema_decay
+        ),
         role="s",
     )
     calls = {"n": 0}
@@ -184,7 +186,14 @@ def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
             _student(),
             batches["train"],
             batches["val"],
-            FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "b", ema_decay=ema_decay),
+            FitSettings(
+                epochs=4,
+                lr=0.001,
+                batch_size=32,
+                checkpoint_dir=tmp_path / "b",
+                checkpoint_seconds=0,
+                ema_decay=ema_decay,
+            ),
             role="s",
             should_stop=stop_in_epoch_three,
         )
@@ -193,7 +202,9 @@ def test_resume_from_last_epoch(batches, tmp_path, ema_decay):
         _student(9),
         batches["train"],
         batches["val"],
-        FitSettings(epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "b", ema_decay=ema_decay),
+        FitSettings(
+            epochs=4, lr=0.001, batch_size=32, checkpoint_dir=tmp_path / "b", checkpoint_seconds=0, ema_decay=ema_decay
+        ),
         role="s",
         callback=events.append,
     )
@@ -226,3 +237,19 @@ def test_moving_average_is_what_is_kept(batches):
     moved_average = (averaged.best_state[weight] - initial[weight]).norm()
     assert 0 < moved_average < moved_raw
     assert [h["epoch"] for h in averaged.history] == [1, 2]
+
+
+def test_checkpoints_are_throttled(batches, tmp_path, monkeypatch):
+    """Checkpoints after the first epoch, then at most every checkpoint_seconds, and after the last epoch."""
+    import meddistill.training.engine as engine
+
+    saved = []
+    real = engine.save_checkpoint
+    monkeypatch.setattr(engine, "save_checkpoint", lambda *a, **k: (saved.append(a[6]["epoch"]), real(*a, **k)))
+    settings = FitSettings(epochs=4, lr=1e-3, batch_size=32, checkpoint_dir=tmp_path, checkpoint_seconds=3600)
+    fit(_student(), batches["train"], batches["val"], settings, role="s")
+    assert saved == [1, 4]
+    saved.clear()
+    settings.checkpoint_dir, settings.checkpoint_seconds = tmp_path / "every", 0
+    fit(_student(), batches["train"], batches["val"], settings, role="s")
+    assert saved == [1, 2, 3, 4]

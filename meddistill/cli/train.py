@@ -42,6 +42,7 @@ RUN_OPTIONS = (
     "device",
     "teacher_weights",
     "threads",
+    "checkpoint_seconds",
 )
 
 
@@ -82,6 +83,11 @@ def add_commands(commands) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: one per available core)")
+    run.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="save the training state after the first epoch, then at most this often (default 30; 0: every epoch)",
+    )
     run.add_argument("--teacher-weights", help="start the teacher from this local .safetensors file")
     run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
     run.set_defaults(func=cmd_run)

@@ -94,6 +94,7 @@ class RunConfig:
     )
     latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)
+    checkpoint_seconds: float = 30.0  # training state is saved after the first epoch, then at most this often
     threads: int = 0  # torch intra-op threads on the CPU; 0 = one per available core (per process under torchrun)
     given: list[str] = field(default_factory=list)  # settings the user gave explicitly: presets never adapt these
     extra: dict = field(default_factory=dict)  # free-form notes kept with the run
@@ -147,6 +148,7 @@ class RunConfig:
             ),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
             (self.threads >= 0, f"threads must be 0 (automatic) or more, got {self.threads}"),
+            (self.checkpoint_seconds >= 0, f"checkpoint_seconds must be 0 or more, got {self.checkpoint_seconds}"),
         ]
         for ok, message in checks:
             if not ok:

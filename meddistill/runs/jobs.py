@@ -22,7 +22,7 @@ from meddistill.runs.pipeline import execute
 from meddistill.runs.store import ACTIVE, RunStore
 from meddistill.training.state import Progress
 
-MAX_POINTS = 5000
+MAX_POINTS = 500  # batch-loss points kept per model (halved when full): the live chart costs the same at any length
 
 
 def run_recorded(

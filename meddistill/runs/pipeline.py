@@ -113,6 +113,7 @@ def fit_settings(
         class_weights=weights,
         ema_decay=config.ema_decay,
         checkpoint_dir=folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
+        checkpoint_seconds=config.checkpoint_seconds,
         shard=(dist.rank(), dist.world_size()),
     )
 

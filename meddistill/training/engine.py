@@ -5,8 +5,8 @@ student by distillation when given a teacher and a method. It keeps the
 weights of the epoch with the best validation AUC (not the last epoch), stops
 early after ``patience`` epochs without improvement, reports every batch and
 epoch through ``callback`` and stops within one batch when ``should_stop()``
-turns true. With ``checkpoint_dir`` it saves its state after every epoch and
-resumes from the last completed one.
+turns true. With ``checkpoint_dir`` it saves its state after the first epoch, then
+at most every ``checkpoint_seconds`` and after the last epoch, and resumes from the last saved one.
 
 The loop itself is ``fit``; each step it takes (the loss of a batch, one epoch,
 the end of an epoch, resume) is a method of ``_Fit``, which holds the state.
@@ -131,6 +131,7 @@ class _Fit:
         self.per_epoch = math.ceil(len(self.partition) / settings.batch_size)
         self.total_steps = settings.epochs * self.per_epoch
         self.started = time.perf_counter()
+        self.saved_at: float | None = None  # training seconds at the last checkpoint of this call
 
     @staticmethod
     def _partition(count: int, settings: FitSettings) -> torch.Tensor:
@@ -251,7 +252,8 @@ class _Fit:
         result.history.append({**row, "seconds": elapsed})
         result.stopped_early = self.bad_epochs >= self.settings.patience
         result.seconds = elapsed
-        if self.settings.checkpoint_dir is not None:
+        if self._checkpoint_due(epoch, elapsed):
+            self.saved_at = elapsed
             state = {
                 "epoch": epoch,
                 "best_score": self.best_score,
@@ -292,6 +294,17 @@ class _Fit:
                     history=list(result.history),
                 )
             )
+
+    def _checkpoint_due(self, epoch: int, elapsed: float) -> bool:
+        """Save after this call's first epoch, the last one, and otherwise once ``checkpoint_seconds`` have passed.
+
+        A resnet18 checkpoint (weights, their average, the best weights, optimizer moments) is over 200 MB; written
+        after each of BreastMNIST's 30 short epochs it cost more than the training steps between them.
+        """
+        if self.settings.checkpoint_dir is None:
+            return False
+        last = epoch == self.settings.epochs or self.result.stopped_early
+        return self.saved_at is None or last or elapsed - self.saved_at >= self.settings.checkpoint_seconds
 
     def close(self) -> None:
         for hook in self.hooks:

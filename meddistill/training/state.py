@@ -25,7 +25,8 @@ class FitSettings:
     augment: bool = False  # random affine and intensity jitter on the train batches
     class_weights: torch.Tensor | None = None  # optional (K,) cross-entropy weights
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
-    checkpoint_dir: str | Path | None = None  # save state after every epoch and resume from it
+    checkpoint_dir: str | Path | None = None  # save state after epochs (see below) and resume from it
+    checkpoint_seconds: float = 30.0  # save after the first epoch, then at most this often, and after the last one
     shard: tuple[int, int] = (0, 1)  # (rank, world size): this process trains on every world-th image
 
 

@@ -11,9 +11,11 @@ from meddistill.data.archive import strip_single_top_folder
 from meddistill.data.dataset import MedDataset
 from meddistill.data.loader import load_dataset
 from meddistill.data.store import stored_datasets
+from meddistill.errors import DataError
 from meddistill.paths import home
 from meddistill.runs.config import RunConfig
 from meddistill.runs.plan import describe_plan, plan_run
+from meddistill.runs.quickstart import quickstart_config
 
 
 def describe_device() -> str:
@@ -58,6 +60,19 @@ def plan_text(config: RunConfig) -> str:
     train, channels, native, classes = _dataset_shape(config.data)
     size = config.resolved_image_size(native)
     return describe_plan(plan_run(config, train, channels, size, classes))
+
+
+def demo_estimate() -> str | None:
+    """ "about 2 minutes" for the one-click demo on this machine (its training steps timed once), or None when
+    BreastMNIST is not on disk yet (nothing is downloaded to estimate)."""
+    try:
+        config = quickstart_config(download=False)
+    except DataError:
+        return None
+    train, channels, native, classes = _dataset_shape(config.data)
+    plans = plan_run(config, train, channels, config.resolved_image_size(native), classes)
+    minutes = sum(p.seconds for p in plans) / 60
+    return f"about {max(1, round(minutes))} minute{'s' if round(minutes) > 1 else ''}"
 
 
 def sample_grid(
