@@ -14,6 +14,10 @@ from pages.common.ui import guarded, manager, page, run_label, runs_frame
 page("Train", "Teacher first, then the same student twice: from scratch (the baseline) and distilled from the teacher.")
 jobs = manager()
 
+# The live panel's refresh. Each refresh redraws the chart in the browser, which shares the CPU with training:
+# with a 1 s refresh the demo took 141 s from the dashboard against 83 s from the command line; with 3 s, 94 s
+# against 86 s (benchmarks/dashboard_speed.py on an AMD EPYC, docs/benchmarks.md).
+REFRESH_SECONDS = 3.0
 PRESET_LABELS = {
     "cpu": "Fast (CPU, minutes)",
     "thorough": "Thorough (GPU recommended)",
@@ -114,7 +118,7 @@ def _current_record():
     return next((r for r in runs if r.id == wanted), runs[0] if runs else None)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=REFRESH_SECONDS)
 def live_panel() -> None:
     record = _current_record()
     if record is None:
