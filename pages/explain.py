@@ -123,5 +123,6 @@ with guarded("Could not open this run"):
     mean = st.session_state.get(f"agreement_{record.id}_{method}")
     if mean:
         st.metric(
-            f"Mean agreement over {mean['images']} test scans", f"Pearson {mean['pearson']:.2f} · IoU {mean['iou']:.2f}"
+            f"Mean agreement over {mean['images']} test scans",
+            f"Pearson {mean['pearson']:.2f} · IoU {mean['iou']:.2f}",
         )

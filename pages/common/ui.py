@@ -18,7 +18,14 @@ from meddistill.runs.store import RunStore
 from meddistill.views.cases import run_dataset
 from meddistill.views.dashboard import describe_device
 
-STATUS_ICONS = {"queued": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■", "interrupted": "!"}
+STATUS_ICONS = {
+    "queued": "·",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "interrupted": "!",
+}
 
 
 @st.cache_resource
