@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from meddistill.data.tensors import Batches
-from meddistill.evaluation.export import calibration_images, export_model, format_extension
+from meddistill.evaluation.export import EXPORTS, calibration_images, export_model, format_extension
 from meddistill.evaluation.latency import measure_exported_latency
 from meddistill.runs.layout import EXPORTS_DIR, RunFolder
 
@@ -51,7 +51,7 @@ def deployed_latency(
     for fmt in DEPLOYED_FORMATS[role]:
         path = folder.file(EXPORTS_DIR) / f"{role}{format_extension(fmt)}"
         try:
-            calibration = calibration_images(train, seed=seed) if fmt == "onnx-int8" else None
+            calibration = calibration_images(train, seed=seed) if EXPORTS.entry(fmt).factory.needs_calibration else None
             export_model(model, fmt, path, train.channels, train.size, calibration)
             latency, throughput = measure_exported_latency(path, fmt, train.channels, train.size, threads, runs)
         except (RuntimeError, ValueError, OSError) as error:

@@ -19,8 +19,7 @@ A run folder holds::
 Example:
     >>> folder = RunFolder("~/.meddistill/runs/20261130-142501-a3f9c2")
     >>> model = folder.load_model("student_kd")
-    >>> folder.report()["models"]["student_kd"]["test"]["acc"]
-    0.859
+    >>> folder.report()["models"]["student_kd"]["test"]["acc"]  # a float in [0, 1]
 """
 
 from __future__ import annotations

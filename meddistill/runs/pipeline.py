@@ -217,8 +217,9 @@ def execute(
 
     Returns:
         The report (also written as ``report.json``): run_id, dataset, config
-        and, per role, arch, params, size_mb, flops, latency_ms_b1,
-        throughput_b64, train_seconds, epochs_run, best_epoch and the test metrics.
+        cpu, threads and, per role, arch, params, size_mb, flops, latency_ms_b1,
+        throughput_b64, the ONNX Runtime latencies (``meddistill.runs.deployment``),
+        train_seconds, epochs_run, best_epoch and the test metrics.
     """
     folder = RunFolder(run_dir)
     started = time.time()
