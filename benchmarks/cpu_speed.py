@@ -1,8 +1,9 @@
 """The default CPU command before and after the speed work, interleaved on the same data and the same machine.
 
 * ``old``: the default as it was: the ``cpu`` preset with the teacher ``resnet18_fullres`` (the MedMNIST v2 stem,
-  full-resolution 64-channel maps in the first block: the layout ``resnet18`` had before layout 2) and the training
-  state saved after every epoch (``--checkpoint-seconds 0``, as before). Every other setting is the preset's.
+  full-resolution 64-channel maps in the first block: the layout ``resnet18`` had before layout 2), the training
+  state saved after every epoch (``--checkpoint-seconds 0``) and the default NCHW memory format
+  (``--no-channels-last``), as before. Every other setting is the preset's.
 * ``new``: the default as it is: ``meddistill run --data FILE --seed S`` (``resnet18`` with the pooled stem).
 
 Each pair runs old then new (new then old on odd seeds), as a user would, in fresh processes. For each run it
@@ -33,8 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from meddistill.evaluation.hardware import describe_cpu  # noqa: E402
 from meddistill.paths import shared_data  # noqa: E402
 
-VARIANTS = {"old": ["--teacher", "resnet18_fullres", "--checkpoint-seconds", "0"], "new": []}
+VARIANTS = {"old": ["--teacher", "resnet18_fullres", "--checkpoint-seconds", "0", "--no-channels-last"], "new": []}
 ISA_HOLDS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+def print_machine(isa: str | None, env: dict) -> None:
+    """The CPU, its flags, the ISA limit for the runs and the kernels PyTorch then uses."""
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    kernel = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
+    limits = ", ".join(f"{k}={v}" for k, v in ISA_HOLDS.get(isa, {}).items()) or "none"
+    print(f"CPU: {describe_cpu()}")
+    print(f"ISA limit for the runs: {limits}; PyTorch CPU kernels in use: {kernel}", flush=True)
 
 
 def run(variant: str, data: Path, seed: int, out: Path, env: dict) -> tuple[float, dict]:
@@ -62,11 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="meddistill-cpu-speed-"))
     env = {**os.environ, "MEDDISTILL_HOME": str(out / "home"), **ISA_HOLDS.get(args.isa, {})}
-    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
-    kernel = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
-    limits = ", ".join(f"{k}={v}" for k, v in ISA_HOLDS.get(args.isa, {}).items()) or "none"
-    print(f"CPU: {describe_cpu()}")
-    print(f"ISA limit for the runs: {limits}; PyTorch CPU kernels in use: {kernel}", flush=True)
+    print_machine(args.isa, env)
     print(
         "| dataset | seed | variant | wall time (s) | teacher steps/s | teacher ACC / AUC | scratch ACC / AUC "
         "| distilled ACC / AUC |"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from meddistill.data.summary import leakage_lines
 from meddistill.evaluation.export import available_formats
 from meddistill.runs.export import export_run
 from meddistill.runs.layout import LABELS
@@ -31,6 +32,9 @@ st.caption(
     f"{data['name']}: {', '.join(data['classes'])} · test split of {data['sizes']['test']:,} images "
     f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')}"
 )
+for line in leakage_lines(data.get("provenance", {}).get("leakage", {})):
+    if line.startswith("warning"):  # the val and test figures below include these copies
+        st.warning(f"Data check: {line.removeprefix('warning: ')}.", icon=":material/content_copy:")
 cards = headline(report)
 for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
     column.metric(label, value, delta)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from meddistill.data.folder import DICOM_SUFFIXES
+from meddistill.data.dicom import DICOM_SUFFIXES
 from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.explain import available_explainers, explainer_label, overlay
 from meddistill.runs.layout import LABELS, RunFolder

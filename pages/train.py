@@ -6,7 +6,7 @@ from meddistill.distillation import available_methods, method_summary
 from meddistill.models import available_models
 from meddistill.runs.config import PRESETS, RunConfig
 from meddistill.runs.store import ACTIVE
-from meddistill.views.dashboard import config_from_fields, dataset_choices, plan_text
+from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
 from pages.common.ui import guarded, manager, page, run_label, runs_frame
@@ -103,8 +103,11 @@ with st.expander("New run", expanded=not jobs.active()):
             class_weighted=class_weighted,
             seed=int(seed),
         )
+        source = choices[data_label]
+        picked = st.session_state.get("data_options") if source == current else None
+        fields.update(data_options_for(source, picked).given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
-            config = config_from_fields(preset, choices[data_label], fields)
+            config = config_from_fields(preset, source, fields)
             st.markdown("**Plan**")
             st.text(plan_text(config))
             if st.button("Start training", type="primary"):

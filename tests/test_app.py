@@ -42,6 +42,7 @@ def test_pages_with_no_data(path):
 def test_upload_valid_npz(breast_npz):
     at = open_page("pages/data.py").run()
     at.file_uploader(key="upload").upload("breastmnist.npz", breast_npz.read_bytes()).run()
+    at.button(key="store_upload").click().run()
     assert not at.exception
     assert not at.error
     assert "Ready: breastmnist" in at.success[0].value
@@ -51,8 +52,39 @@ def test_upload_valid_npz(breast_npz):
 def test_upload_bad_zip(tmp_path):
     at = open_page("pages/data.py").run()
     at.file_uploader(key="upload").upload("scans.zip", b"PK\x03\x04 this is not really a zip", "application/zip").run()
+    at.button(key="store_upload").click().run()
     assert not at.exception
     assert 'scans.zip" is not a readable zip archive' in at.error[0].value
+
+
+def test_upload_zip_with_labels_csv_pick_columns(chest_folder, tmp_path):
+    """A zip whose CSV names its columns 'img' and 'finding': preview, pick the columns, store, and the Train
+    page's run uses them."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    rows = ["img,finding,patient"]
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for cls in ("NORMAL", "PNEUMONIA"):
+            for path in sorted((chest_folder / "train" / cls).glob("*.jpeg"))[:8]:
+                archive.write(path, f"xrays/images/{path.name}")
+                rows.append(f"{path.name},{cls.lower()},{path.name[:9]}")
+        archive.writestr("xrays/metadata.csv", "\n".join(rows) + "\n")
+    at = open_page("pages/data.py").run()
+    at.file_uploader(key="upload").upload("xrays.zip", buffer.getvalue(), "application/zip").run()
+    assert at.dataframe[0].value.shape == (5, 3)  # the first rows, before anything is stored
+    assert not at.checkbox(key="csv_use").value  # no column recognised: not used until the user picks
+    at.checkbox(key="csv_use").check().run()
+    at.selectbox(key="col_file").set_value("img")
+    at.selectbox(key="col_label").set_value("finding").run()
+    at.button(key="store_upload").click().run()
+    assert not at.exception and not at.error, at.error
+    assert "Ready: xrays" in at.success[0].value
+    assert any("label column 'finding'" in m.value for m in at.markdown)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert "finding" not in str(at.error)
 
 
 def test_train_settings_follow_the_preset(small_breast_npz):

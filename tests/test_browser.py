@@ -129,6 +129,7 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
 
     page.goto(f"{url}/data")
     page.locator("input[type=file]").set_input_files(str(breast_npz))
+    page.get_by_role("button", name="Check and store").click()
     page.get_by_text("Ready: breastmnist").wait_for(timeout=120_000)
     page.get_by_text("Samples per class").wait_for()
     time.sleep(2)

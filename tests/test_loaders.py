@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -200,7 +202,7 @@ def test_real_xray_folder_with_splits(tmp_path, chest_folder):
     data = load_dataset(root)
     assert len(data.splits["test"]) == 10 and len(data.splits["train"]) + len(data.splits["val"]) == 10
     assert data.channels == 1 and data.image_size == 224
-    assert data.provenance["splits"].startswith("val made")
+    assert data.provenance["splits"]["made"] == ["val"]
 
 
 def test_zip_with_wrapping_folder(tmp_path):
@@ -217,7 +219,7 @@ def test_zip_with_wrapping_folder(tmp_path):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="empty contains no images; put the images in one subfolder per class"):
+    with pytest.raises(DataError, match="empty has no class folders and no labels CSV; put the images in one folder"):
         load_dataset(tmp_path / "empty")
 
 
@@ -227,11 +229,11 @@ def test_single_class(tmp_path):
         load_dataset(root)
 
 
-def test_non_image_file(tmp_path):
+def test_non_image_file_is_ignored_and_listed(tmp_path):
     root = _class_folder(tmp_path / "d")
     (root / "benign" / "notes.txt").write_text("reading notes")
-    with pytest.raises(DataError, match="notes.txt in class folder 'benign' is not an image .* remove it"):
-        load_dataset(root)
+    data = load_dataset(root)
+    assert data.provenance["ignored"]["examples"] == [["benign/notes.txt", "not an image or DICOM file"]]
 
 
 def test_corrupt_image(tmp_path):
@@ -244,7 +246,7 @@ def test_corrupt_image(tmp_path):
 
 def test_split_without_train(tmp_path):
     _class_folder(tmp_path / "d" / "test")
-    with pytest.raises(DataError, match="has test folders but no train/ folder"):
+    with pytest.raises(DataError, match="has test folders but no training folder; add train/"):
         load_dataset(tmp_path / "d")
 
 
@@ -277,7 +279,8 @@ def test_dicom_with_labels_csv(tmp_path):
     data = load_dataset(_dicom_csv_folder(tmp_path / "dcm"), verify="all")
     assert data.class_names == ["CT", "MR"]
     assert data.provenance["kind"] == "dicom-csv"
-    assert sum(len(d) for d in data.splits.values()) == 12
+    assert sum(len(d) for d in data.splits.values()) == 6  # scan_006... repeat scan_000... with the same label
+    assert sum(data.provenance["copies_within_class_dropped"].values()) == 6
     assert data.splits["train"].image(0).dtype == np.uint8
 
 
@@ -285,7 +288,7 @@ def test_csv_names_missing_file(tmp_path):
     root = _dicom_csv_folder(tmp_path / "dcm")
     (root / "scan_004.dcm").unlink()
     with pytest.raises(
-        DataError, match="labels.csv names scan_004.dcm, which is not in the dataset; add the file or remove its row"
+        DataError, match=r"labels.csv names 1 file\(s\) that are not in the dataset \(first: scan_004.dcm\); add them"
     ):
         load_dataset(root)
 
@@ -293,7 +296,7 @@ def test_csv_names_missing_file(tmp_path):
 def test_csv_without_header(tmp_path):
     root = _dicom_csv_folder(tmp_path / "dcm")
     (root / "labels.csv").write_text("scan_000.dcm,CT\n")
-    with pytest.raises(DataError, match="labels.csv needs the header 'file,label'"):
+    with pytest.raises(DataError, match="labels.csv has the columns scan_000.dcm, CT and none is recognised"):
         load_dataset(root)
 
 
@@ -303,7 +306,14 @@ def test_dicom_class_folders_zip(tmp_path):
     archive = tmp_path / "dicom.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for i in range(6):
-            z.write(get_testdata_file("CT_small.dcm"), f"ct/{i}.dcm")
-            z.write(get_testdata_file("MR_small.dcm"), f"mr/{i}.dcm")
+            for name, folder in (("CT_small.dcm", "ct"), ("MR_small.dcm", "mr")):
+                ds = pydicom.dcmread(get_testdata_file(name))
+                pixels = ds.pixel_array.copy()
+                pixels[0, 0] = i  # six different scans (identical copies would count once)
+                ds.PixelData, ds.PatientID = pixels.tobytes(), f"{folder}-patient-{i}"
+                buffer = io.BytesIO()
+                ds.save_as(buffer)
+                z.writestr(f"{folder}/{i}.dcm", buffer.getvalue())
     data = load_dataset(archive, verify="all")
     assert data.class_names == ["ct", "mr"] and data.provenance["kind"] == "dicom-folder"
+    assert sum(len(d) for d in data.splits.values()) == 12

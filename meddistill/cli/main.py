@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import meddistill.cli.data as data_commands
 import meddistill.cli.explain as explain_commands
 import meddistill.cli.export as export_commands
 import meddistill.cli.runs as runs_commands
@@ -17,7 +18,7 @@ import meddistill.cli.train as train_commands
 from meddistill.errors import MedDistillError
 
 EXIT_BAD_INPUT = 2
-COMMAND_GROUPS = (train_commands, runs_commands, export_commands, explain_commands)
+COMMAND_GROUPS = (train_commands, data_commands, runs_commands, export_commands, explain_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

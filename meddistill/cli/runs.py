@@ -1,4 +1,4 @@
-"""``meddistill runs``, ``show``, ``check-data`` and ``import``: look at runs and datasets without training."""
+"""``meddistill runs``, ``show`` and ``import``: look at runs and datasets without training."""
 
 from __future__ import annotations
 
@@ -8,20 +8,16 @@ import json
 from pathlib import Path
 
 from meddistill.cli.train import comparison_table
-from meddistill.data.loader import load_dataset
 from meddistill.runs.store import RunStore
 
 
 def add_commands(commands) -> None:
-    """Add ``runs``, ``show``, ``check-data`` and ``import`` to the sub-parsers ``commands``."""
+    """Add ``runs``, ``show`` and ``import`` to the sub-parsers ``commands``."""
     commands.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
     show = commands.add_parser("show", help="print a run's report")
     show.add_argument("run", help="run id (or prefix) or run folder")
     show.add_argument("--json", action="store_true", help="print report.json as it is")
     show.set_defaults(func=cmd_show)
-    check = commands.add_parser("check-data", help="validate a dataset without training")
-    check.add_argument("source")
-    check.set_defaults(func=cmd_check_data)
     imported = commands.add_parser("import", help="add a run folder made elsewhere (e.g. with torchrun) to the index")
     imported.add_argument("run_dir")
     imported.set_defaults(func=cmd_import)
@@ -58,19 +54,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(comparison_table(report))
     if "agreement" in report:
         print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()))
-    return 0
-
-
-def cmd_check_data(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.source, verify="all")
-    summary = dataset.summary()
-    print(f"{args.source}: valid dataset '{summary['name']}' ({summary['provenance'].get('kind')})")
-    print(f"  classes: {', '.join(summary['classes'])}")
-    print(f"  channels: {summary['channels']}, typical image size: {summary['image_size']} px")
-    for split, counts in summary["counts"].items():
-        per_class = ", ".join(f"{c}: {n}" for c, n in zip(summary["classes"], counts))
-        print(f"  {split:<5} {sum(counts):>7} images  {per_class}")
-    print(f"  splits: {summary['provenance'].get('splits')}")
     return 0
 
 

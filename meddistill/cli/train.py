@@ -11,7 +11,8 @@ import torch
 import torch.distributed as torch_dist
 from tqdm import tqdm
 
-from meddistill.data.loader import load_dataset
+from meddistill.cli.data import add_data_arguments
+from meddistill.data.options import DataOptions
 from meddistill.distillation.base import available_methods
 from meddistill.errors import MedDistillError
 from meddistill.runs.config import PRESETS, RunConfig
@@ -30,6 +31,8 @@ RUN_OPTIONS = (
     "method",
     "teacher_epochs",
     "student_epochs",
+    "min_steps",
+    "patience",
     "kd_temperature",
     "kd_alpha",
     "lr",
@@ -42,7 +45,9 @@ RUN_OPTIONS = (
     "device",
     "teacher_weights",
     "threads",
+    "channels_last",
     "checkpoint_seconds",
+    *DataOptions.names(),
 )
 
 
@@ -65,6 +70,10 @@ def add_commands(commands) -> None:
     )
     run.add_argument("--teacher-epochs", type=int)
     run.add_argument("--student-epochs", type=int)
+    run.add_argument(
+        "--min-steps", type=int, help="raise the preset's default epochs to reach this many steps per model"
+    )
+    run.add_argument("--patience", type=int, help="stop a model after this many epochs without val improvement")
     run.add_argument("--kd-temperature", type=float)
     run.add_argument("--kd-alpha", type=float)
     run.add_argument("--lr", type=float)
@@ -84,11 +93,15 @@ def add_commands(commands) -> None:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"])
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: one per available core)")
     run.add_argument(
+        "--channels-last", action=flag, help="train in the NHWC memory format (default: on; faster convolutions)"
+    )
+    run.add_argument(
         "--checkpoint-seconds",
         type=float,
         help="save the training state after the first epoch, then at most this often (default 30; 0: every epoch)",
     )
     run.add_argument("--teacher-weights", help="start the teacher from this local .safetensors file")
+    add_data_arguments(run)
     run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
     run.set_defaults(func=cmd_run)
     resume = commands.add_parser("resume", help="continue an interrupted run from its last completed epoch")
@@ -212,7 +225,7 @@ def run_under_torchrun(config: RunConfig, out: str | None) -> int:
 
 def print_plan(config: RunConfig) -> None:
     """Load the data (refusing bad data before a run is registered) and print what each model will train."""
-    dataset = load_dataset(config.data, seed=config.seed)
+    dataset = config.load_data()
     size = config.resolved_image_size(dataset.image_size)
     train = len(dataset.splits["train"])
     plans = plan_run(config, train, dataset.channels, size, dataset.num_classes)
@@ -224,7 +237,7 @@ def print_plan(config: RunConfig) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from(args)
     if distributed.launched_by_torchrun():
-        load_dataset(config.data, seed=config.seed)  # refuse bad data before a run is registered
+        config.load_data()  # refuse bad data before a run is registered
         return run_under_torchrun(config, args.out)
     print_plan(config)
     store = RunStore()

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from meddistill.data.dataset import split_named
 from meddistill.errors import DataError
 
 MAX_MEMBERS = 250_000
@@ -282,7 +283,9 @@ def strip_single_top_folder(root: str | os.PathLike[str]) -> Path:
 
     Returns:
         The single sub-folder when ``root`` contains exactly one folder and no
-        files, otherwise ``root`` itself.
+        files and itself holds folders (and it is not named like a split:
+        ``Testing/`` alone is a split and ``NORMAL/*.png`` alone is one class, not
+        wrappers), otherwise ``root`` itself.
 
     Raises:
         DataError: ``root`` cannot be listed.
@@ -290,8 +293,10 @@ def strip_single_top_folder(root: str | os.PathLike[str]) -> Path:
     root = Path(root)
     try:
         entries = [p for p in root.iterdir() if not _is_junk((p.name,))]
-        if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-            return entries[0]
+        only = entries[0] if len(entries) == 1 else None
+        if only is not None and only.is_dir() and not only.is_symlink() and split_named(only.name) is None:
+            if any(p.is_dir() and not _is_junk((p.name,)) for p in only.iterdir()):
+                return only
     except OSError as exc:
         raise DataError(f'Folder "{root}" cannot be read ({exc.strerror or exc}); extract the archive again.') from exc
     return root

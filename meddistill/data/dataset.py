@@ -15,12 +15,26 @@ from typing import Callable
 import numpy as np
 
 SPLITS = ("train", "val", "test")
+# Names people give split folders and CSV split values, compared case-insensitively.
+SPLIT_ALIASES = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation", "dev"),
+    "test": ("test", "testing", "holdout"),
+}
+
+
+def split_named(name: str) -> str | None:
+    """The split (``train``, ``val`` or ``test``) a folder name or CSV value stands for, or ``None``."""
+    key = name.strip().lower()
+    return next((split for split, aliases in SPLIT_ALIASES.items() if key in aliases), None)
 
 
 class Split:
-    """One split: ``len(split)`` images, ``split.labels`` (N,) int64, ``split.image(i)`` uint8."""
+    """One split: ``len(split)`` images, ``split.labels`` (N,) int64, ``split.image(i)`` uint8, and optionally
+    ``split.groups``: a pseudonymous patient key per image (``None`` for an image without one)."""
 
     labels: np.ndarray
+    groups: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -41,24 +55,32 @@ class Split:
 class ArraySplit(Split):
     """A split held in memory as a uint8 array (N, H, W) or (N, H, W, 3)."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, groups: list[str | None] | None = None) -> None:
         self.images = images
         self.labels = np.asarray(labels, dtype=np.int64)
+        self.groups = groups
 
     def image(self, index: int) -> np.ndarray:
         return self.images[index]
 
     def subset(self, indices: np.ndarray) -> "ArraySplit":
-        return ArraySplit(self.images[indices], self.labels[indices])
+        return ArraySplit(self.images[indices], self.labels[indices], _pick(self.groups, indices))
 
 
 class FileSplit(Split):
     """A split of image files decoded lazily by ``decode(path) -> uint8 array``."""
 
-    def __init__(self, paths: list[Path], labels: np.ndarray, decode: Callable[[Path], np.ndarray]) -> None:
+    def __init__(
+        self,
+        paths: list[Path],
+        labels: np.ndarray,
+        decode: Callable[[Path], np.ndarray],
+        groups: list[str | None] | None = None,
+    ) -> None:
         self.paths = list(paths)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.decode = decode
+        self.groups = groups
 
     def image(self, index: int) -> np.ndarray:
         return self.decode(self.paths[index])
@@ -67,7 +89,13 @@ class FileSplit(Split):
         return self.paths[index].name
 
     def subset(self, indices: np.ndarray) -> "FileSplit":
-        return FileSplit([self.paths[i] for i in indices], self.labels[indices], self.decode)
+        return FileSplit(
+            [self.paths[i] for i in indices], self.labels[indices], self.decode, _pick(self.groups, indices)
+        )
+
+
+def _pick(groups: list | None, indices: np.ndarray) -> list | None:
+    return None if groups is None else [groups[i] for i in indices]
 
 
 @dataclass

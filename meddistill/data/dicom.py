@@ -32,8 +32,11 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
 }
 """CT window presets in Hounsfield units: name -> (center, width)."""
 
+DICOM_SUFFIXES = (".dcm", ".dicom")  # file names taken as DICOM (files without a suffix are sniffed)
+
 # Attributes that steer pixel processing; enhanced multi-frame files keep some of
 # them per frame in functional group sequences instead of the top level.
+
 _VIEW_KEYWORDS = tuple(
     """
     PhotometricInterpretation SamplesPerPixel BitsAllocated BitsStored PixelRepresentation RescaleSlope

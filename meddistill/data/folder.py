@@ -1,127 +1,30 @@
-"""Image and DICOM folders: one subfolder per class, optionally under train/val/test,
-or files listed in a labels CSV (``file,label``). Files are decoded lazily."""
+"""Image and DICOM folders in any common layout (``meddistill.data.layout``), decoded lazily, with splits made
+patient by patient where a patient key is known (``meddistill.data.grouping``)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from meddistill.data.dataset import SPLITS, FileSplit, MedDataset, Split, stratified_split
+from meddistill.data.dataset import SPLITS, FileSplit, MedDataset, Split
 from meddistill.data.dicom import read_dicom_pixels
+from meddistill.data.grouping import GroupKeys, csv_keys, dicom_keys, holdout, pattern_keys
 from meddistill.data.images import IMAGE_SUFFIXES, read_image
+from meddistill.data.layout import Layout, recognise
+from meddistill.data.leakage import content_hash
+from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
-DICOM_SUFFIXES = (".dcm", ".dicom")
-JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 SAMPLE_FILES = 32
 
 
 def decode_file(path: Path) -> np.ndarray:
-    """Decode one image or DICOM file to uint8 (H, W) or (H, W, 3); ``DataError`` names the file."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return read_dicom_pixels(path)
-    return read_image(path)
-
-
-def _is_junk(path: Path) -> bool:
-    return path.name in JUNK_NAMES or path.name.startswith(".") or "__MACOSX" in path.parts
-
-
-def _usable(path: Path, where: str) -> bool:
-    """True for image/DICOM files, False for junk; raises for any other file."""
-    if _is_junk(path):
-        return False
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES:
-        return True
-    raise DataError(
-        f"{path.name} in {where} is not an image (PNG, JPEG, BMP, TIFF) or DICOM (.dcm) file; remove it from the "
-        "folder."
-    )
-
-
-def _class_folders(root: Path) -> dict[str, list[Path]]:
-    """``{class name: [files]}`` for the class subfolders of ``root`` (files found recursively)."""
-    classes = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _is_junk(p)):
-        files = sorted(f for f in folder.rglob("*") if f.is_file() and _usable(f, f"class folder '{folder.name}'"))
-        if files:
-            classes[folder.name] = files
-    return classes
-
-
-def _split_folders(root: Path) -> dict[str, Path]:
-    found = {split: root / split for split in SPLITS if (root / split).is_dir()}
-    if "validation" not in found and (root / "validation").is_dir():
-        found["val"] = root / "validation"
-    return found
-
-
-def _labels_csv(root: Path) -> Path | None:
-    csvs = [p for p in root.glob("*.csv") if not _is_junk(p)]
-    if len(csvs) > 1:
-        raise DataError(
-            f"{root.name} has several CSV files ({', '.join(p.name for p in csvs)}); keep only the labels CSV "
-            "(columns file,label)."
-        )
-    return csvs[0] if csvs else None
-
-
-def _read_labels_csv(csv_path: Path) -> tuple[list[Path], list[str], list[str | None]]:
-    """Rows of ``file,label[,split]``; every file must exist beside the CSV."""
-    files, labels, splits = [], [], []
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip().lower() for c in reader.fieldnames or []]
-            if "file" not in columns or "label" not in columns:
-                raise DataError(
-                    f"{csv_path.name} needs the header 'file,label' (it has {', '.join(columns) or 'no header'}); add "
-                    "it as the first line."
-                )
-            for row in reader:
-                row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-                if not row.get("file"):
-                    continue
-                path = (csv_path.parent / row["file"]).resolve()
-                if csv_path.parent.resolve() not in path.parents:
-                    raise DataError(
-                        f"{csv_path.name} names {row['file']}, which lies outside the dataset folder; list only files "
-                        "inside it."
-                    )
-                if not path.is_file():
-                    raise DataError(
-                        f"{csv_path.name} names {row['file']}, which is not in the dataset; add the file or remove "
-                        "its row."
-                    )
-                _usable(path, csv_path.name)
-                if not row["label"]:
-                    raise DataError(f"{csv_path.name} gives no label for {row['file']}; fill in its label.")
-                split = row.get("split") or None
-                if split is not None and split not in SPLITS:
-                    raise DataError(f"{csv_path.name} gives split '{split}' for {row['file']}; use train, val or test.")
-                files.append(path)
-                labels.append(row["label"])
-                splits.append(split)
-    except UnicodeDecodeError:
-        raise DataError(f"{csv_path.name} is not a UTF-8 text CSV; save it as CSV (UTF-8).") from None
-    except csv.Error as error:
-        raise DataError(
-            f"{csv_path.name} is not a readable CSV ({error}); save it as plain 'file,label' lines."
-        ) from None
-    return files, labels, splits
-
-
-def _check_classes(classes: list[str], source: Path) -> None:
-    if not classes:
-        raise DataError(
-            f"{source.name} contains no images; put the images in one subfolder per class (e.g. NORMAL/, PNEUMONIA/) "
-            "or add a labels CSV."
-        )
-    if len(classes) < 2:
-        raise DataError(f"{source.name} has only one class ('{classes[0]}'); a classifier needs at least two classes.")
+    """Decode one image or DICOM file (also DICOM without an extension) to uint8 (H, W) or (H, W, 3);
+    ``DataError`` names the file."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return read_image(path)
+    return read_dicom_pixels(path)
 
 
 def _sample_shape(split: Split, rng: np.random.Generator, verify: str) -> tuple[int, int]:
@@ -139,91 +42,85 @@ def _sample_shape(split: Split, rng: np.random.Generator, verify: str) -> tuple[
     return (3 if colour else 1), int(np.median(sizes))
 
 
-_Layout = tuple[list[str], dict[str, tuple[list[Path], list[int]]], set[str], str]
+def _dedupe_classes(layout: Layout) -> dict[str, int]:
+    """Exact copies (same content) of a file within one class of one split count once: drop the later ones."""
+    dropped = {}
+    for split in SPLITS:
+        seen, keep = set(), []
+        for i, (path, label) in enumerate(zip(layout.files[split], layout.labels[split])):
+            key = (content_hash(path), label)
+            if key not in seen:
+                seen.add(key)
+                keep.append(i)
+        if len(keep) < len(layout.files[split]):
+            dropped[split] = len(layout.files[split]) - len(keep)
+            layout.files[split] = [layout.files[split][i] for i in keep]
+            layout.labels[split] = [layout.labels[split][i] for i in keep]
+            if layout.groups is not None:
+                layout.groups[split] = [layout.groups[split][i] for i in keep]
+    return dropped
 
 
-def _layout_from_csv(labels_csv: Path) -> _Layout:
-    """(class names, files and labels per split, splits given, kind) from a labels CSV."""
-    files, names, csv_splits = _read_labels_csv(labels_csv)
-    class_names = sorted(set(names))
-    _check_classes(class_names, labels_csv)
-    per_split = {s: ([], []) for s in SPLITS}
-    for path, name, split in zip(files, names, csv_splits):
-        per_split[split or "train"][0].append(path)
-        per_split[split or "train"][1].append(class_names.index(name))
-    given = {s for s in SPLITS if per_split[s][0]} | ({"train"} if not any(csv_splits) else set())
-    kind = "dicom-csv" if any(p.suffix.lower() in DICOM_SUFFIXES for p in files) else "images-csv"
-    return class_names, per_split, given, kind
-
-
-def _layout_from_folders(root: Path) -> _Layout:
-    """(class names, files and labels per split, splits given, kind) from class folders, optionally under splits."""
-    split_dirs = _split_folders(root)
-    if "train" not in split_dirs and split_dirs:
-        raise DataError(
-            f"{root.name} has {', '.join(split_dirs)} folders but no train/ folder; add train/ or put the class "
-            "folders at the top."
-        )
-    by_split = {s: _class_folders(d) for s, d in split_dirs.items()} or {"train": _class_folders(root)}
-    class_names = sorted(by_split["train"])
-    _check_classes(class_names, root)
-    per_split = {s: ([], []) for s in SPLITS}
-    for split, classes in by_split.items():
-        for name, paths in classes.items():
-            if name not in class_names:
-                raise DataError(
-                    f"{root.name}/{split} has class '{name}', which train/ lacks; use the same class folders in "
-                    "every split."
-                )
-            per_split[split][0].extend(paths)
-            per_split[split][1].extend([class_names.index(name)] * len(paths))
-    given = set(by_split)
-    all_files = [p for paths, _ in per_split.values() for p in paths]
-    kind = "dicom-folder" if any(p.suffix.lower() in DICOM_SUFFIXES for p in all_files) else "image-folder"
-    return class_names, per_split, given, kind
+def _group_keys(layout: Layout, options: DataOptions) -> dict[str, GroupKeys] | None:
+    """Patient keys per split: the CSV's group column, ``--group-pattern``, or the DICOM header; else ``None``."""
+    if layout.groups is not None:
+        return {s: csv_keys(layout.groups[s], layout.group_column or "group") for s in SPLITS}
+    if options.group_pattern:
+        return {s: pattern_keys(layout.files[s], options.group_pattern) for s in SPLITS}
+    if layout.kind.startswith("dicom"):
+        return {s: dicom_keys(layout.files[s]) for s in SPLITS}
+    return None
 
 
 def load_folder(
-    root: str | Path, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, verify: str = "sample"
+    root: str | Path,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    verify: str = "sample",
+    options: DataOptions | None = None,
 ) -> MedDataset:
     """Load a folder of images or DICOM files.
 
-    Layouts: ``root/CLASS/*`` ; ``root/{train,val,test}/CLASS/*`` ; or files
-    anywhere under ``root`` with ``root/labels.csv`` (``file,label[,split]``).
-    Missing splits are made by a stratified split from ``seed`` (val is carved
-    from train; test too when there is no test folder).
+    Layouts (see ``meddistill.data.layout``): class folders, optionally under split folders with any of the
+    usual names; or a labels CSV with any column names. Splits the folder does not bring are made: val (and
+    test, when there is no test split) held out of train, stratified by class, seeded, and grouped by patient
+    when a patient key is known (CSV group column, ``options.group_pattern``, DICOM header).
 
     Args:
         root: The folder.
         seed: Seed for the splits that have to be made.
-        val_fraction: Fraction for val when it is carved out.
-        test_fraction: Fraction for test when it is carved out.
+        val_fraction: Fraction for val when it is made.
+        test_fraction: Fraction for test when it is made.
         verify: "sample" decodes a few images per split, "all" decodes every one
             (slow for big folders; the ``check-data`` command uses it).
+        options: Labels-CSV columns, patient key, duplicates.
 
     Raises:
-        DataError: empty folder, one class, a non-image file, a CSV naming a
-            missing file, an undecodable image.
+        DataError: the layout is ambiguous or empty, a labels CSV cannot be used, an image cannot be decoded.
     """
-    root = Path(root)
+    root, options = Path(root), options or DataOptions()
     if not root.is_dir():
         raise DataError(f"{root} is not a folder; give a folder with one subfolder per class, a .zip, or a .npz file.")
-    labels_csv = _labels_csv(root)
-    if labels_csv is not None:
-        class_names, per_split, given, kind = _layout_from_csv(labels_csv)
-    else:
-        class_names, per_split, given, kind = _layout_from_folders(root)
-
-    splits = {s: FileSplit(per_split[s][0], np.array(per_split[s][1], dtype=np.int64), decode_file) for s in SPLITS}
+    layout = recognise(root, options)
+    in_class_copies = _dedupe_classes(layout)
+    keys = _group_keys(layout, options)
+    splits = {
+        s: FileSplit(
+            layout.files[s], np.array(layout.labels[s], dtype=np.int64), decode_file, keys[s].keys if keys else None
+        )
+        for s in SPLITS
+    }
     made = []
-    if "test" not in given:
-        keep, test = stratified_split(splits["train"].labels, (test_fraction,), seed)
-        splits["test"], splits["train"] = splits["train"].subset(test), splits["train"].subset(keep)
-        made.append("test")
-    if "val" not in given:
-        keep, val = stratified_split(splits["train"].labels, (val_fraction,), seed + 1)
-        splits["val"], splits["train"] = splits["train"].subset(val), splits["train"].subset(keep)
-        made.append("val")
+    for split, fraction, offset in (("test", test_fraction, 0), ("val", val_fraction, 1)):
+        if split in layout.given:
+            continue
+        train = splits["train"]
+        groups = GroupKeys(train.groups, keys["train"].source) if keys else None
+        keep, held = holdout(train.labels, fraction, seed + offset, groups)
+        splits[split], splits["train"] = train.subset(held), train.subset(keep)
+        made.append(split)
     for split, data in splits.items():
         if len(data) == 0:
             raise DataError(
@@ -234,17 +131,44 @@ def load_folder(
     for data in splits.values():
         split_channels, split_size = _sample_shape(data, rng, verify)
         channels, size = max(channels, split_channels), max(size, split_size)
-    origin = f"{', '.join(made)} made by a stratified split (seed {seed})" if made else "folders"
     return MedDataset(
         name=root.name,
         splits=splits,
-        class_names=class_names,
+        class_names=layout.class_names,
         channels=channels,
         image_size=size,
         provenance={
-            "kind": kind,
+            "kind": layout.kind,
             "source": str(root.resolve()),
             "files": sum(len(d) for d in splits.values()),
-            "splits": origin,
+            "layout": layout.description,
+            "splits": _split_origin(made, seed, keys, splits),
+            "ignored": _ignored_summary(layout.ignored),
+            "copies_within_class_dropped": in_class_copies,
+            "options": options.given(),
         },
     )
+
+
+def _split_origin(made: list[str], seed: int, keys: dict[str, GroupKeys] | None, splits: dict[str, Split]) -> dict:
+    """How the splits came about (what dataset.json and report.json record)."""
+    given = [s for s in SPLITS if s not in made]
+    origin = {"given": given, "made": made, "seed": seed if made else None}
+    if made:
+        origin["method"] = (
+            "grouped by patient, stratified by class (StratifiedGroupKFold)"
+            if keys
+            else ("image by image, stratified by class (no patient key: give --group-pattern or --group-column)")
+        )
+    if keys:
+        origin["group_key"] = keys["train"].source
+        origin["groups"] = {s: len(set(GroupKeys(d.groups, "").codes().tolist())) for s, d in splits.items()}
+    return origin
+
+
+def _ignored_summary(ignored: list[tuple[str, str]], examples: int = 20) -> dict:
+    """Ignored files: a count per reason and the first ``examples`` paths with theirs."""
+    counts: dict[str, int] = {}
+    for _, reason in ignored:
+        counts[reason] = counts.get(reason, 0) + 1
+    return {"count": len(ignored), "by_reason": counts, "examples": [list(x) for x in ignored[:examples]]}

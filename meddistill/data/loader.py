@@ -6,13 +6,17 @@ from pathlib import Path
 
 from meddistill.data.dataset import MedDataset
 from meddistill.data.folder import load_folder
+from meddistill.data.leakage import check, drop_leaks
 from meddistill.data.medmnist_source import medmnist_path
 from meddistill.data.npz import load_npz
-from meddistill.data.store import extract_zip
+from meddistill.data.options import DataOptions
+from meddistill.data.store import datasets_dir, extract_zip
 from meddistill.errors import DataError
 
 
-def load_dataset(source: str | Path, *, seed: int = 0, verify: str = "sample") -> MedDataset:
+def load_dataset(
+    source: str | Path, *, seed: int = 0, verify: str = "sample", options: DataOptions | None = None
+) -> MedDataset:
     """Load a dataset from any supported source.
 
     Args:
@@ -23,22 +27,41 @@ def load_dataset(source: str | Path, *, seed: int = 0, verify: str = "sample") -
             or a folder or ``.zip`` of files with a labels CSV (``file,label``).
         seed: Seed for any split the source does not bring itself.
         verify: "sample" (decode a few images) or "all" (decode every image).
+        options: Labels-CSV columns, patient key and whether to drop duplicates (``DataOptions``).
 
     Returns:
-        A ``MedDataset`` with train, val and test splits.
+        A ``MedDataset`` with train, val and test splits; its provenance records the layout, how the splits
+        were made, the files ignored and the duplicates and leaks found (``meddistill.data.leakage``).
 
     Raises:
         DataError: the source cannot be used; the message names the file and the fix.
     """
+    options = options or DataOptions()
+    dataset = _load(source, seed, verify, options)
+    report = check(dataset.splits)
+    if options.drop_duplicates:
+        dataset.splits = drop_leaks(dataset.splits, report)
+    dataset.provenance["leakage"] = report.summary()
+    return dataset
+
+
+def _load(source: str | Path, seed: int, verify: str, options: DataOptions) -> MedDataset:
     path = Path(source).expanduser()
     if path.is_dir():
-        return load_folder(path, seed=seed, verify=verify)
+        return load_folder(path, seed=seed, verify=verify, options=options)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        root = extract_zip(path)
+        dataset = load_folder(root, seed=seed, verify=verify, options=options)
+        if root.parent != datasets_dir():  # the archive wrapped everything in one folder
+            dataset.provenance["layout"] += f", inside the wrapping folder '{root.name}'"
+        return dataset
+    folder_only = [f"--{name.replace('_', '-')}" for name in options.given() if name != "drop_duplicates"]
+    if folder_only:
+        raise DataError(f"{folder_only[0]} applies to folders and zips of images, not to {path.name}; remove it.")
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".npz":
             return load_npz(path, seed=seed)
-        if suffix == ".zip":
-            return load_folder(extract_zip(path), seed=seed, verify=verify)
         raise DataError(
             f"{path.name} is not a dataset MedDistill reads; give a .npz, a .zip, a folder, or a MedMNIST name such "
             "as breastmnist."

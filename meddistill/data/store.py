@@ -7,10 +7,15 @@ same file given twice is stored once (uploads: ``meddistill.data.uploads``).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from meddistill.data.archive import safe_extract_zip, strip_single_top_folder
+from meddistill.data.options import DataOptions
+from meddistill.io.atomic import atomic_write_json
 from meddistill.paths import home
+
+OPTIONS_SUFFIX = ".options.json"  # beside a stored dataset's folder: how it is read
 
 
 def datasets_dir() -> Path:
@@ -47,3 +52,28 @@ def stored_datasets() -> list[Path]:
         npz = list(entry.glob("*.npz"))
         entries.append(npz[0] if len(npz) == 1 and len(list(entry.iterdir())) == 1 else entry)
     return sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _options_file(source: str | Path) -> Path | None:
+    """``datasets/<name>.options.json`` for a source stored under ``datasets/``, else ``None``."""
+    source, base = Path(source).resolve(), datasets_dir().resolve()
+    if base not in source.parents:
+        return None
+    top = base / source.relative_to(base).parts[0]
+    return top.with_name(top.name + OPTIONS_SUFFIX)
+
+
+def save_options(source: str | Path, options: DataOptions) -> None:
+    """Remember how a stored dataset is read (nothing is written for the defaults or outside ``datasets/``)."""
+    path = _options_file(source)
+    if path is not None and options.given():
+        atomic_write_json(path, options.given())
+
+
+def stored_options(source: str | Path) -> DataOptions:
+    """The options a stored dataset was stored with (defaults for anything else)."""
+    path = _options_file(source)
+    if path is None or not path.is_file():
+        return DataOptions()
+    values = json.loads(path.read_text(encoding="utf-8"))
+    return DataOptions(**{k: v for k, v in values.items() if k in DataOptions.names()})

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import torch
 
+from meddistill.data.dataset import MedDataset
+from meddistill.data.loader import load_dataset
+from meddistill.data.options import DataOptions
 from meddistill.distillation.base import METHODS
 from meddistill.io.atomic import atomic_write_json
 from meddistill.models.registry import MODELS
@@ -66,6 +69,12 @@ class RunConfig:
     """Everything that decides what a run trains and how."""
 
     data: str = ""  # dataset source: .npz, folder, .zip or MedMNIST name
+    file_column: str | None = None  # labels-CSV column with the image files (None: guessed from common names)
+    label_column: str | None = None  # labels-CSV column with the classes (None: guessed)
+    split_column: str | None = None  # labels-CSV column with train/val/test (None: guessed)
+    group_column: str | None = None  # labels-CSV column with the patient id: splits keep a patient together
+    group_pattern: str | None = None  # regular expression over file names; its first group is the patient key
+    drop_duplicates: bool = False  # drop val and test images that copy a training image (exactly or nearly)
     teacher: str = "resnet18"  # registered teacher architecture
     student: str = "tiny_cnn"  # registered student architecture
     method: str = "kd"  # distillation method: kd, attention, fitnet
@@ -95,6 +104,7 @@ class RunConfig:
     latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)
     checkpoint_seconds: float = 30.0  # training state is saved after the first epoch, then at most this often
+    channels_last: bool = True  # train in the NHWC memory format (faster convolutions; False: as before 2026-11)
     threads: int = 0  # torch intra-op threads on the CPU; 0 = one per available core (per process under torchrun)
     given: list[str] = field(default_factory=list)  # settings the user gave explicitly: presets never adapt these
     extra: dict = field(default_factory=dict)  # free-form notes kept with the run
@@ -154,6 +164,14 @@ class RunConfig:
             if not ok:
                 raise ValueError(message)
         return self
+
+    def data_options(self) -> DataOptions:
+        """How the dataset is read (labels-CSV columns, patient key, duplicates)."""
+        return DataOptions(**{name: getattr(self, name) for name in DataOptions.names()})
+
+    def load_data(self, verify: str = "sample") -> MedDataset:
+        """The run's dataset, read with its seed and data options (the same splits every time)."""
+        return load_dataset(self.data, seed=self.seed, verify=verify, options=self.data_options())
 
     def epochs_field(self, role: str) -> str:
         """The setting that holds a role's epochs: ``teacher_epochs`` or ``student_epochs``."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meddistill.data.loader import load_dataset
 from meddistill.data.tensors import Batches
 from meddistill.evaluation.export import (
     CHUNK,
@@ -44,7 +43,7 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
     model = folder.load_model(check_role(role))
     config, summary = folder.config(), folder.summary()
     channels, size = summary["channels"], summary["train_image_size"]
-    dataset = load_dataset(config.data, seed=config.seed)
+    dataset = config.load_data()
     test = Batches(dataset.splits["test"], channels, size, config.num_workers)
     calibration = None
     if EXPORTS.entry(fmt).factory.needs_calibration:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from meddistill.data.dataset import MedDataset
-from meddistill.data.loader import load_dataset
 from meddistill.data.tensors import Batches
 from meddistill.distillation.base import METHODS, Distiller, create_method
 from meddistill.evaluation.hardware import describe_cpu
@@ -107,6 +106,7 @@ def fit_settings(
         weight_decay=config.weight_decay,
         batch_size=config.batch_size,
         device=device,
+        channels_last=config.channels_last,
         seed=config.seed,
         patience=config.patience,
         augment=config.augment if role == "teacher" else config.augment_students,
@@ -224,7 +224,7 @@ def execute(
     folder = RunFolder(run_dir)
     started = time.time()
     config.world_size = dist.world_size()
-    dataset = load_dataset(config.data, seed=config.seed)
+    dataset = config.load_data()
     size = config.resolved_image_size(dataset.image_size)
     device = dist.device_for(pick_device(config.device))
     threads = config.threads or dist.default_threads()

@@ -15,10 +15,9 @@ from pydicom.errors import InvalidDicomError
 
 from meddistill.data.dataset import MedDataset
 from meddistill.data.deid import deidentify
-from meddistill.data.dicom import WINDOW_PRESETS, DicomImage, read_dicom_for_display
-from meddistill.data.folder import DICOM_SUFFIXES, decode_file
+from meddistill.data.dicom import DICOM_SUFFIXES, WINDOW_PRESETS, DicomImage, read_dicom_for_display
+from meddistill.data.folder import decode_file
 from meddistill.data.images import IMAGE_SUFFIXES
-from meddistill.data.loader import load_dataset
 from meddistill.data.tensors import Batches, image_tensor
 from meddistill.errors import DataError
 from meddistill.explain.faithfulness import curve_area, deletion_curve
@@ -40,7 +39,7 @@ FILTER_LABELS = {
 def run_dataset(run_dir: str | Path) -> MedDataset:
     """The dataset a run was trained on, with the same splits."""
     config = RunFolder(run_dir).config()
-    return load_dataset(config.data, seed=config.seed)
+    return config.load_data()
 
 
 def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | None = None) -> list[dict]:

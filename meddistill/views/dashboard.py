@@ -9,8 +9,10 @@ import torch
 
 from meddistill.data.archive import strip_single_top_folder
 from meddistill.data.dataset import MedDataset
+from meddistill.data.labels_csv import columns_for
 from meddistill.data.loader import load_dataset
-from meddistill.data.store import stored_datasets
+from meddistill.data.options import DataOptions
+from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
 from meddistill.paths import home
 from meddistill.runs.config import RunConfig
@@ -50,14 +52,14 @@ def config_from_fields(preset: str, data: str, fields: dict) -> RunConfig:
 
 
 @functools.lru_cache(maxsize=8)
-def _dataset_shape(source: str) -> tuple[int, int, int, int]:
-    dataset = load_dataset(source)
+def _dataset_shape(source: str, options: DataOptions = DataOptions()) -> tuple[int, int, int, int]:  # noqa: B008
+    dataset = load_dataset(source, options=options)
     return len(dataset.splits["train"]), dataset.channels, dataset.image_size, dataset.num_classes
 
 
 def plan_text(config: RunConfig) -> str:
     """What each model of the run will train and about how long (steps timed once per architecture and size)."""
-    train, channels, native, classes = _dataset_shape(config.data)
+    train, channels, native, classes = _dataset_shape(config.data, config.data_options())
     size = config.resolved_image_size(native)
     return describe_plan(plan_run(config, train, channels, size, classes))
 
@@ -89,6 +91,23 @@ def sample_grid(
     return grid
 
 
-def load_for_preview(source: str) -> MedDataset:
+def data_options_for(source: str, picked: dict | None = None) -> DataOptions:
+    """How to read ``source``: the options picked on the Data page for it, else those it was stored with."""
+    return DataOptions(**picked) if picked else stored_options(source)
+
+
+def load_for_preview(source: str, options: DataOptions | None = None) -> MedDataset:
     """Load a dataset for the Data page (sampled verification; uploads were fully checked when stored)."""
-    return load_dataset(source)
+    return load_dataset(source, options=options or stored_options(source))
+
+
+def csv_column_choices(header: list[str], rows: list[dict]) -> dict[str, int | None]:
+    """Pre-selected header positions of the file, label, split and group columns (guessed from common names),
+    for the Data page's pickers; ``None`` where nothing is recognised."""
+    columns = columns_for(header, DataOptions(), "CSV")
+    picked = {"file": None, "label": None, "split": None, "group": None}
+    if columns is not None:
+        for role in picked:
+            name = getattr(columns, role)
+            picked[role] = header.index(name) if name in header else None
+    return picked

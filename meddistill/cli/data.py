@@ -1,0 +1,52 @@
+"""``meddistill check-data`` and the dataset options every command that reads data shares."""
+
+from __future__ import annotations
+
+import argparse
+
+from meddistill.data.loader import load_dataset
+from meddistill.data.options import DataOptions
+from meddistill.data.summary import describe
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``DataOptions``: labels-CSV columns, patient key, duplicates."""
+    group = parser.add_argument_group("dataset")
+    group.add_argument("--file-column", help="labels-CSV column with the image files (default: guessed)")
+    group.add_argument("--label-column", help="labels-CSV column with the classes (default: guessed)")
+    group.add_argument("--split-column", help="labels-CSV column with train/val/test (default: guessed)")
+    group.add_argument("--group-column", help="labels-CSV column with the patient id: one patient, one split")
+    group.add_argument(
+        "--group-pattern",
+        help=r"regular expression over file names whose first group is the patient key, e.g. '^(person\d+)'",
+    )
+    group.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        default=None,
+        help="drop val and test images that duplicate a training image (exactly or nearly)",
+    )
+
+
+def options_from(args: argparse.Namespace) -> DataOptions:
+    return DataOptions(
+        **{name: getattr(args, name) or DataOptions.__dataclass_fields__[name].default for name in DataOptions.names()}
+    )
+
+
+def add_commands(commands) -> None:
+    """Add ``check-data`` to the sub-parsers ``commands``."""
+    check = commands.add_parser("check-data", help="validate a dataset without training and report leaks")
+    check.add_argument("source", help="a .npz, a folder or .zip of images, or a MedMNIST name")
+    check.add_argument("--seed", type=int, default=0, help="seed for the splits that have to be made")
+    add_data_arguments(check)
+    check.set_defaults(func=cmd_check_data)
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.source, seed=args.seed, verify="all", options=options_from(args))
+    summary = dataset.summary()
+    print(f"{args.source}: valid dataset '{summary['name']}' ({summary['provenance'].get('kind')})")
+    for line in describe(summary):
+        print(f"  {line}")
+    return 0

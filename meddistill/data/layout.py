@@ -1,0 +1,245 @@
+"""Recognise how a folder of medical images is laid out, the way people actually share them.
+
+* Split folders by name, any capitalisation: ``train``/``training``, ``val``/``valid``/``validation``/``dev``,
+  ``test``/``testing``/``holdout`` (see ``SPLIT_ALIASES``), each with one folder per class; or class folders at
+  the top; or a labels CSV with any column names (``meddistill.data.labels_csv``), also one per split
+  (``train.csv``, ``test.csv``).
+* A single wrapping folder (``mydata/Training/...``, as zips often have) is looked through.
+* Files that are neither images nor the labels file (captions or metadata CSVs, README, JSON, OS junk) and hidden
+  folders (``.ipynb_checkpoints``, ``__MACOSX``) are ignored and listed with the reason.
+* Ambiguous layouts are refused with one sentence that says what was found and how to lay it out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from meddistill.data.archive import strip_single_top_folder
+from meddistill.data.dataset import SPLITS, split_named
+from meddistill.data.dicom import DICOM_SUFFIXES, is_dicom
+from meddistill.data.images import IMAGE_SUFFIXES
+from meddistill.data.labels_csv import class_order, columns_for, read_labels, read_table
+from meddistill.data.options import DataOptions
+from meddistill.errors import DataError
+
+JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "DICOMDIR"}
+
+
+@dataclass
+class Layout:
+    """What was found: classes, files and labels per split, the splits the data brings, and what was ignored."""
+
+    root: Path
+    class_names: list[str]
+    files: dict[str, list[Path]]
+    labels: dict[str, list[int]]
+    given: set[str]
+    kind: str
+    description: str
+    groups: dict[str, list[str | None]] | None = None  # patient ids from a labels CSV's group column
+    group_column: str | None = None
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, reason)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def scan(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
+    """(image and DICOM files, CSV files, ignored (relative path, reason)) under ``root``, in sorted order."""
+    images, csvs, ignored = [], [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        rel = here.relative_to(root)
+        kept = []
+        for name in sorted(dirnames):
+            if _hidden(name):
+                ignored.append((str(rel / name) + "/", "hidden folder"))
+            else:
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = here / name
+            suffix = path.suffix.lower()
+            if name in JUNK_NAMES or name.startswith("._"):
+                ignored.append((str(rel / name), "operating-system or index file"))
+            elif name.startswith("."):
+                ignored.append((str(rel / name), "hidden file"))
+            elif suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or (suffix == "" and is_dicom(path)):
+                images.append(path)
+            elif suffix == ".csv":
+                csvs.append(path)
+            else:
+                ignored.append((str(rel / name), "not an image or DICOM file"))
+    return images, csvs, ignored
+
+
+def _split_folders(root: Path) -> dict[str, Path]:
+    """Top-level folders named like splits; refuses two folders for one split."""
+    found: dict[str, Path] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name)):
+        split = split_named(folder.name)
+        if split is None:
+            continue
+        if split in found:
+            raise DataError(
+                f"{root.name} has both '{found[split].name}' and '{folder.name}' folders, which both mean the {split} "
+                "split; merge them into one folder."
+            )
+        found[split] = folder
+    return found
+
+
+def _class_folders(root: Path, split_dirs: dict[str, Path], images: list[Path]) -> dict[str, dict[str, list[Path]]]:
+    """``{split: {class: files}}`` from class folders (empty when the images are not in class folders)."""
+    by_dir = {folder.name: split for split, folder in split_dirs.items()}
+    found: dict[str, dict[str, list[Path]]] = {}
+    loose: list[Path] = []
+    for path in images:
+        parts = path.relative_to(root).parts
+        if split_dirs:
+            if parts[0] not in by_dir:
+                raise DataError(
+                    f"{root.name} has split folders ({', '.join(f.name for f in split_dirs.values())}) and also "
+                    f"images in '{parts[0]}'; move them into a split folder or remove them."
+                )
+            split, parts = by_dir[parts[0]], parts[1:]
+        else:
+            split = "train"
+        if len(parts) < 2:
+            loose.append(path)
+            continue
+        found.setdefault(split, {}).setdefault(parts[0], []).append(path)
+    if loose and found:
+        where = loose[0].parent.name if loose[0].parent != root else root.name
+        raise DataError(
+            f"{where} holds images both loose ({loose[0].name}) and in class folders; put every image in the folder "
+            "of its class."
+        )
+    for split, classes in found.items():
+        named_like_splits = [name for name in classes if split_named(name)]
+        if named_like_splits:
+            where = split_dirs[split].name if split_dirs else root.name
+            raise DataError(
+                f"{where} has class folders named like splits ({', '.join(named_like_splits)}); lay it out as "
+                "train/<class>/... and test/<class>/..., or name the classes after the diagnosis."
+            )
+    return found
+
+
+def _from_folders(root: Path, split_dirs: dict, found: dict, csvs: list[Path], ignored: list) -> Layout:
+    if split_dirs and "train" not in found:
+        raise DataError(
+            f"{root.name} has {', '.join(f.name for f in split_dirs.values())} folders but no training folder; add "
+            "train/ (or Training/) with one folder per class."
+        )
+    class_names = sorted(found["train"])
+    for split, classes in found.items():
+        extra = sorted(set(classes) - set(class_names))
+        if extra:
+            raise DataError(
+                f"{split_dirs[split].name} has class '{extra[0]}', which the training folder lacks; use the same class "
+                "folders in every split."
+            )
+    files = {s: [p for name in class_names for p in found.get(s, {}).get(name, [])] for s in SPLITS}
+    labels = {s: [k for k, name in enumerate(class_names) for _ in found.get(s, {}).get(name, [])] for s in SPLITS}
+    for path in csvs:
+        ignored.append(
+            (
+                str(path.relative_to(root)),
+                "CSV beside class folders (the folders give the labels; pass --label-column to use the CSV instead)",
+            )
+        )
+    if split_dirs:
+        names = ", ".join(f"{f.name} -> {s}" for s, f in split_dirs.items())
+        description = f"split folders ({names}), each with one folder per class"
+    else:
+        description = "one folder per class at the top, no split folders"
+    kind = "dicom-folder" if _any_dicom(files) else "image-folder"
+    return Layout(root, class_names, files, labels, set(found), kind, description, ignored=ignored)
+
+
+def _any_dicom(files: dict[str, list[Path]]) -> bool:
+    return any(p.suffix.lower() in DICOM_SUFFIXES or p.suffix == "" for paths in files.values() for p in paths)
+
+
+def _labels_csvs(root: Path, csvs: list[Path], options: DataOptions) -> list[tuple[Path, object]]:
+    """The CSVs that are labels files (columns given or recognised), nearest the top first."""
+    found = []
+    for path in sorted(csvs, key=lambda p: (len(p.relative_to(root).parts), str(p))):
+        columns = columns_for(read_table(path, limit=0)[0], options, path.name)
+        if columns is not None:
+            found.append((path, columns))
+    if not found:
+        if not csvs:
+            raise DataError(
+                f"{root.name} has no class folders and no labels CSV; put the images in one folder per class "
+                "(e.g. NORMAL/, PNEUMONIA/), or add a CSV with file and label columns."
+            )
+        header = read_table(csvs[0], limit=0)[0]
+        raise DataError(
+            f"{csvs[0].name} has the columns {', '.join(header) or '(none)'} and none is recognised as the file or "
+            "label column; give --file-column and --label-column."
+        )
+    if len(found) > 1 and not all(split_named(p.stem) for p, _ in found):
+        raise DataError(
+            f"{root.name} has several labels CSVs ({', '.join(p.name for p, _ in found)}); keep one, or name them "
+            "train.csv, val.csv and test.csv."
+        )
+    return found
+
+
+def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path], options, ignored) -> Layout:
+    found = _labels_csvs(root, csvs, options)
+    dir_split = {folder.name: split for split, folder in split_dirs.items()}
+    rows = []
+    for path, columns in found:
+        table = read_labels(path, columns, root, images)
+        for file, label, split, group in zip(table.files, table.labels, table.splits, table.groups):
+            split = split or split_named(path.stem) or dir_split.get(file.relative_to(root.resolve()).parts[0])
+            rows.append((file, label, split or "train", group))
+    class_names = class_order([row[1] for row in rows])
+    files = {s: [r[0] for r in rows if r[2] == s] for s in SPLITS}
+    labels = {s: [class_names.index(r[1]) for r in rows if r[2] == s] for s in SPLITS}
+    grouped = any(r[3] for r in rows)
+    groups = {s: [r[3] for r in rows if r[2] == s] for s in SPLITS} if grouped else None
+    listed = {r[0] for r in rows}
+    used = {p for p, _ in found}
+    ignored += [
+        (str(p.relative_to(root)), f"not listed in {found[0][0].name}") for p in images if p.resolve() not in listed
+    ]
+    ignored += [(str(p.relative_to(root)), "CSV that is not the labels file") for p in csvs if p not in used]
+    given = {s for s in SPLITS if files[s]}
+    description = "labels CSV " + "; ".join(f"{p.name} ({c.describe()})" for p, c in found)
+    kind = "dicom-csv" if _any_dicom(files) else "images-csv"
+    column = found[0][1].group if grouped else None
+    return Layout(root, class_names, files, labels, given, kind, description, groups, column, ignored)
+
+
+def recognise(root: str | Path, options: DataOptions | None = None) -> Layout:
+    """Recognise the layout of a dataset folder (see the module docstring).
+
+    Raises:
+        DataError: an empty folder, one class, classes named like splits, two folders for one split, a labels CSV
+            that cannot be read, or images in places that make the layout ambiguous.
+    """
+    top, options = Path(root), options or DataOptions()
+    root = strip_single_top_folder(top)
+    images, csvs, ignored = scan(root)
+    split_dirs = _split_folders(root)
+    found = _class_folders(root, split_dirs, images) if not options.csv_columns_given else {}
+    if found and (len(found.get("train", {})) >= 2 or not csvs):
+        layout = _from_folders(root, split_dirs, found, csvs, ignored)
+    else:
+        layout = _from_csvs(root, split_dirs, images, csvs, options, ignored)
+    if root != top:
+        layout.description += f", inside the wrapping folder '{root.name}'"
+    if not layout.class_names or not any(layout.files.values()):
+        raise DataError(f"{top.name} contains no images; add PNG, JPEG, BMP, TIFF or DICOM files.")
+    if len(layout.class_names) < 2:
+        raise DataError(
+            f"{top.name} has only one class ('{layout.class_names[0]}'); a classifier needs at least two classes."
+        )
+    return layout

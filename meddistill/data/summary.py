@@ -1,0 +1,78 @@
+"""The one summary of a dataset, as plain lines: what ``check-data`` prints and the Data page shows.
+
+It reads ``MedDataset.summary()`` (also stored in dataset.json and report.json): the layout recognised and why,
+classes with counts per split, where the splits came from, files ignored and why, duplicates and leaks found.
+"""
+
+from __future__ import annotations
+
+
+def describe_splits(origin: dict | str) -> str:
+    """One line on where the splits came from."""
+    if isinstance(origin, str):  # an npz: "file" or "val carved from train (seed S)"
+        return "given by the file" if origin == "file" else origin
+    given, made = origin.get("given", []), origin.get("made", [])
+    text = f"{', '.join(given)} given by the dataset" if given else "none given by the dataset"
+    if made:
+        text += f"; {', '.join(made)} made {origin.get('method', '')} with seed {origin.get('seed')}"
+    if origin.get("group_key"):
+        groups = origin.get("groups", {})
+        counts = ", ".join(f"{split} {n}" for split, n in groups.items())
+        text += f"; patient key from the {origin['group_key']} ({counts} patients or groups)"
+    return text
+
+
+def leakage_lines(leakage: dict) -> list[str]:
+    """Warnings about duplicates and leaks, or one line saying none were found."""
+    lines = []
+    for split, found in leakage.get("exact_within_split", {}).items():
+        example = " and ".join(found["examples"][0]) if found.get("examples") else ""
+        lines.append(
+            f"warning: {found['count']} exact duplicate(s) within {split}"
+            + (f", {found['conflicting_labels']} with conflicting labels" if found.get("conflicting_labels") else "")
+            + (f" (e.g. {example})" if example else "")
+        )
+    for key, kind in (("exact_across_splits", "exact"), ("near_across_splits", "near")):
+        for pair, found in leakage.get(key, {}).items():
+            first, second = pair.split("-")
+            pair_example = found.get("examples", [None])[0]
+            example = f"{first} {pair_example[0]} = {second} {pair_example[1]}" if pair_example else ""
+            lines.append(
+                f"warning: {found['count']} {second} image(s) are {kind} duplicates of {first} images"
+                + (f" (e.g. {example})" if example else "")
+                + "; --drop-duplicates removes them"
+            )
+    for pair, count in leakage.get("patients_in_two_splits", {}).items():
+        first, second = pair.split("-")
+        lines.append(f"warning: {count} patient or group key(s) appear in both {first} and {second}")
+    for split, count in leakage.get("dropped", {}).items():
+        lines.append(f"dropped {count} {split} image(s) that duplicate an earlier split (--drop-duplicates)")
+    if not lines:
+        lines.append(f"no duplicates or leaks found (exact, and near: {leakage.get('near_method', '')})")
+    return lines
+
+
+def describe(summary: dict) -> list[str]:
+    """The summary as plain lines (no trailing newline)."""
+    provenance = summary.get("provenance", {})
+    lines = [f"layout: {provenance.get('layout') or provenance.get('kind', 'unknown')}"]
+    lines.append(f"classes: {', '.join(summary['classes'])}")
+    lines.append(f"channels: {summary['channels']}, typical image size: {summary['image_size']} px")
+    for split, counts in summary["counts"].items():
+        per_class = ", ".join(f"{c}: {n}" for c, n in zip(summary["classes"], counts))
+        lines.append(f"{split:<5} {sum(counts):>7} images  {per_class}")
+    lines.append(f"splits: {describe_splits(provenance.get('splits', ''))}")
+    copies = provenance.get("copies_within_class_dropped") or {}
+    if copies:
+        lines.append(
+            "exact copies within a class folder counted once: "
+            + ", ".join(f"{split} {n}" for split, n in copies.items())
+        )
+    ignored = provenance.get("ignored") or {}
+    if ignored.get("count"):
+        reasons = "; ".join(f"{n} {reason}" for reason, n in ignored["by_reason"].items())
+        examples = ", ".join(path for path, _ in ignored["examples"][:3])
+        lines.append(f"ignored {ignored['count']} file(s): {reasons} (e.g. {examples})")
+    if "leakage" in provenance:
+        lines += leakage_lines(provenance["leakage"])
+    return lines
