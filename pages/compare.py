@@ -9,7 +9,7 @@ from meddistill.data.summary import leakage_lines
 from meddistill.evaluation.export import available_formats
 from meddistill.runs.export import export_run
 from meddistill.runs.layout import LABELS
-from meddistill.views.compare import headline, model_rows, report_csv, runs_rows
+from meddistill.views.compare import headline, model_rows, report_csv, runs_rows, teacher_line
 from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
 from pages.common.ui import guarded, manager, page, pick_run
 
@@ -30,7 +30,7 @@ if report is None:
 data = report["dataset"]
 st.caption(
     f"{data['name']}: {', '.join(data['classes'])} · test split of {data['sizes']['test']:,} images "
-    f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')}"
+    f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')} · {teacher_line(report)}"
 )
 for line in leakage_lines(data.get("provenance", {}).get("leakage", {})):
     if line.startswith("warning"):  # the val and test figures below include these copies

@@ -100,7 +100,11 @@ def add_commands(commands) -> None:
         type=float,
         help="save the training state after the first epoch, then at most this often (default 30; 0: every epoch)",
     )
-    run.add_argument("--teacher-weights", help="start the teacher from this local .safetensors file")
+    run.add_argument(
+        "--teacher-weights",
+        help="start the teacher from this local .safetensors or PyTorch state dict (.pt/.pth; never unpickled); "
+        "with --teacher-epochs 0 it is used as is",
+    )
     add_data_arguments(run)
     run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
     run.set_defaults(func=cmd_run)

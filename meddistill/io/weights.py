@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -29,20 +31,31 @@ def save_weights(
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")  # PyTorch state dicts, read with torch.load(weights_only=True)
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "ema")
+WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a ``.safetensors`` file into CPU tensors; refuses anything else.
+    """Read weights into CPU tensors: ``.safetensors``, or a PyTorch state dict (``.pt``/``.pth``/``.bin``) read
+    with ``torch.load(weights_only=True)``, never a full unpickle. Common wrappers (``{"state_dict": ...}``,
+    ``{"model": ...}``) and key prefixes (``module.`` from DataParallel, ``_orig_mod.`` from torch.compile) are
+    unwrapped.
 
     Raises:
-        WeightsError: the file is missing, not ``.safetensors``, truncated or tampered.
+        WeightsError: the file is missing, of another kind, truncated or tampered, or a pickled object that
+            would need a full unpickle (the message says how to re-save it).
     """
     path = Path(path)
-    if path.suffix != ".safetensors":
-        raise WeightsError(
-            f"{path.name} is not a .safetensors file; MedDistill only loads .safetensors weights (never pickles), so "
-            "convert it first."
-        )
     if not path.is_file():
         raise WeightsError(f"{path} does not exist; check the path to the weights file.")
+    if path.suffix.lower() in TORCH_SUFFIXES:
+        return _read_torch_state(path)
+    if path.suffix != ".safetensors":
+        raise WeightsError(
+            f"{path.name} is not a weights file MedDistill reads; give a .safetensors file or a PyTorch state dict "
+            "(.pt or .pth saved with torch.save(model.state_dict(), ...))."
+        )
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
@@ -50,6 +63,39 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
             f"{path.name} is not a readable .safetensors file ({error}); it may be truncated or tampered with, so "
             "export the weights again."
         ) from None
+
+
+def _read_torch_state(path: Path) -> dict[str, torch.Tensor]:
+    resave = f"re-save only the weights with torch.save(model.state_dict(), '{path.stem}.pth')"
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise WeightsError(
+            f"{path.name} holds pickled Python objects (such as a whole model), which MedDistill never unpickles; "
+            f"{resave}."
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise WeightsError(f"{path.name} is not a readable PyTorch file ({error}); {resave}.") from None
+    state = _unwrap(loaded)
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path.name} is not a state dict of tensors; {resave}.")
+    return state
+
+
+def _unwrap(loaded) -> dict:
+    """The tensor dict inside common checkpoint wrappers, without DataParallel / compile prefixes."""
+    while isinstance(loaded, dict) and not any(isinstance(v, torch.Tensor) for v in loaded.values()):
+        inner = next((loaded[k] for k in WRAPPER_KEYS if isinstance(loaded.get(k), dict)), None)
+        if inner is None:
+            return {}
+        loaded = inner
+    if not isinstance(loaded, dict):
+        return {}
+    state = {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -90,7 +136,8 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
         WeightsError: unreadable file, names/shapes that do not fit the architecture, or another layout.
     """
     state = read_weights(path)
-    check_layout(model, path)
+    if Path(path).suffix == ".safetensors":  # other files carry no layout: their shapes are checked below
+        check_layout(model, path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

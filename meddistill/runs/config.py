@@ -99,7 +99,7 @@ class RunConfig:
     device: str = "auto"  # auto, cpu or cuda
     num_workers: int = 0  # data-loader worker processes for folder sources
     teacher_weights: str | None = (
-        None  # local .safetensors to start the teacher from (skips its training if teacher_epochs is 0)
+        None  # local .safetensors or .pt/.pth state dict to start the teacher from (used as is if teacher_epochs is 0)
     )
     latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)

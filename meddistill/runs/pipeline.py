@@ -145,7 +145,10 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
         return load_weights(model, folder.weights(role)).to(device), saved_fit(folder.file(CHECKPOINTS_DIR), role)
     if role == "teacher" and config.teacher_weights:
         load_weights(model, config.teacher_weights)
-        if config.teacher_epochs == 0:
+        if config.teacher_epochs == 0:  # kept in the run folder like a trained teacher (Compare, Explain, export)
+            if dist.is_main():
+                source = Path(config.teacher_weights).name
+                save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role, "from": source})
             return model.to(device), None
     size = config.resolved_image_size(dataset.image_size)
     method = build_method(config, model, teacher, dataset.channels, size) if role == "student_kd" else None
@@ -167,6 +170,16 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     if dist.is_main():
         save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
     return model, result
+
+
+def teacher_source(config: RunConfig) -> dict:
+    """Where the teacher came from: trained here, or an imported weights file (its name and SHA-256), used as is
+    or fine-tuned."""
+    if not config.teacher_weights:
+        return {"kind": "trained here"}
+    path = Path(config.teacher_weights)
+    kind = "imported, used as is" if config.teacher_epochs == 0 else "imported, fine-tuned here"
+    return {"kind": kind, "file": path.name, "sha256": file_sha256(path) if path.is_file() else ""}
 
 
 def _model_entry(
@@ -271,6 +284,8 @@ def execute(
             model, results[role], config, dataset.channels, size, device, labels, probs[role], deployed
         )
         report["models"][role] = entry
+    if "teacher" in report["models"]:
+        report["models"]["teacher"]["source"] = teacher_source(config)
     if "teacher" in probs:
         report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
     report["seconds"] = time.time() - started

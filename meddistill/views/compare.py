@@ -155,3 +155,12 @@ def report_csv(report: dict) -> str:
     for role, m in report["models"].items():
         writer.writerow({"role": role, **{k: m[k] for k in fields[1:8]}, **{k: m["test"][k] for k in fields[8:]}})
     return out.getvalue()
+
+
+def teacher_line(report: dict) -> str:
+    """'Teacher: trained here' or 'Teacher: imported from FILE (sha256 abcdef12…), used as is'."""
+    source = report.get("models", {}).get("teacher", {}).get("source") or {"kind": "trained here"}
+    if "file" not in source:
+        return f"Teacher: {source['kind']}"
+    kind = source["kind"].removeprefix("imported, ")
+    return f"Teacher: imported from {source['file']} (sha256 {source.get('sha256', '')[:12]}…), {kind}"
