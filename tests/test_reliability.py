@@ -60,11 +60,22 @@ def test_weights_that_do_not_fit(tmp_path):
         load_weights(create_model("resnet_narrow", 3, 1, 28), path)
 
 
-def test_pickle_file_never_loaded(tmp_path):
-    path = tmp_path / "model.pt"
-    torch.save({"x": torch.zeros(1)}, path)
-    with pytest.raises(WeightsError, match="model.pt is not a .safetensors file"):
+class _Payload:
+    """Unpickling this would create a file: the code a malicious checkpoint could run."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_pickle_file_never_unpickled(tmp_path):
+    path, target = tmp_path / "model.pt", tmp_path / "pwned.txt"
+    torch.save({"x": torch.zeros(1), "payload": _Payload(str(target))}, path)
+    with pytest.raises(WeightsError, match="model.pt holds pickled Python objects .* MedDistill never unpickles"):
         load_weights(create_model("tiny_cnn", 2, 1, 28), path)
+    assert not target.exists()  # read with weights_only: the payload never ran
 
 
 # --- faults during a run ------------------------------------------------------------------------
