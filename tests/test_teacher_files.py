@@ -62,5 +62,30 @@ def test_imported_teacher_used_as_is_is_named_in_the_report(small_breast_npz, tm
     report = json.loads((out / "report.json").read_text())
     source = report["models"]["teacher"]["source"]
     assert source["kind"] == "imported, used as is" and source["file"] == "hospital_teacher.pth"
-    assert len(source["sha256"]) == 64
+    assert len(source["sha256"]) == 64 and 0 <= source["val_auc"] <= 1
     assert (out / "teacher.safetensors").is_file()  # kept like a trained teacher: Compare, Explain and export work
+
+
+def test_teacher_with_reversed_classes_is_refused_before_students(small_breast_npz, tmp_path):
+    """A teacher whose two outputs are swapped ranks val backwards: refused with the fix, before any student."""
+    from meddistill.data import load_dataset
+    from meddistill.data.tensors import Batches
+    from meddistill.runs.config import RunConfig
+    from meddistill.runs.imported import check_imported_teacher
+    from meddistill.training.engine import fit
+    from meddistill.training.state import FitSettings
+
+    data = load_dataset(small_breast_npz)
+    train, val = (Batches(data.splits[s], 1, 28) for s in ("train", "val"))
+    torch.manual_seed(0)
+    model = create_model("tiny_cnn", 2, 1, 28)
+    fit(model, train, val, FitSettings(epochs=15, class_weights=torch.tensor([2.0, 0.7])), role="teacher")
+    config = RunConfig(teacher_weights=str(tmp_path / "swapped.pth"), teacher_epochs=0)
+    scores = check_imported_teacher(model.eval(), val, torch.device("cpu"), data.class_names, config)
+    assert scores["val_auc"] > 0.7
+    state = model.state_dict()
+    for key in ("classifier.2.weight", "classifier.2.bias"):
+        state[key] = state[key].flip(0)  # the other class order
+    model.load_state_dict(state)
+    with pytest.raises(WeightsError, match=r"swapped.pth ranks the val images backwards .* class order is probably"):
+        check_imported_teacher(model.eval(), val, torch.device("cpu"), data.class_names, config)

@@ -28,6 +28,7 @@ from meddistill.models.factory import create_model, model_info
 from meddistill.models.registry import target_module
 from meddistill.runs.config import RunConfig
 from meddistill.runs.deployment import deployed_latency
+from meddistill.runs.imported import check_imported_teacher, teacher_source, val_scores
 from meddistill.runs.layout import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -146,6 +147,7 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     if role == "teacher" and config.teacher_weights:
         load_weights(model, config.teacher_weights)
         if config.teacher_epochs == 0:  # kept in the run folder like a trained teacher (Compare, Explain, export)
+            check_imported_teacher(model.to(device), batches["val"], device, dataset.class_names, config)
             if dist.is_main():
                 source = Path(config.teacher_weights).name
                 save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role, "from": source})
@@ -170,16 +172,6 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     if dist.is_main():
         save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
     return model, result
-
-
-def teacher_source(config: RunConfig) -> dict:
-    """Where the teacher came from: trained here, or an imported weights file (its name and SHA-256), used as is
-    or fine-tuned."""
-    if not config.teacher_weights:
-        return {"kind": "trained here"}
-    path = Path(config.teacher_weights)
-    kind = "imported, used as is" if config.teacher_epochs == 0 else "imported, fine-tuned here"
-    return {"kind": kind, "file": path.name, "sha256": file_sha256(path) if path.is_file() else ""}
 
 
 def _model_entry(
@@ -285,7 +277,9 @@ def execute(
         )
         report["models"][role] = entry
     if "teacher" in report["models"]:
-        report["models"]["teacher"]["source"] = teacher_source(config)
+        imported = config.teacher_weights and config.teacher_epochs == 0
+        scores = val_scores(models["teacher"], batches["val"], device) if imported else None
+        report["models"]["teacher"]["source"] = teacher_source(config, scores)
     if "teacher" in probs:
         report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
     report["seconds"] = time.time() - started
