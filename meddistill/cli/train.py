@@ -35,6 +35,7 @@ RUN_OPTIONS = (
     "patience",
     "kd_temperature",
     "kd_alpha",
+    "kd_beta",
     "lr",
     "batch_size",
     "image_size",
@@ -75,7 +76,8 @@ def add_commands(commands) -> None:
     )
     run.add_argument("--patience", type=int, help="stop a model after this many epochs without val improvement")
     run.add_argument("--kd-temperature", type=float)
-    run.add_argument("--kd-alpha", type=float)
+    run.add_argument("--kd-alpha", type=float, help="weight of the teacher term; 1 - alpha goes to the labels")
+    run.add_argument("--kd-beta", type=float, help="DKD: weight of the non-target-class term (default 8)")
     run.add_argument("--lr", type=float)
     run.add_argument("--batch-size", type=int)
     run.add_argument(

@@ -80,9 +80,10 @@ class Distiller(nn.Module):
     Args:
         temperature: KD temperature T.
         alpha: Weight of the soft term.
-        feature_weight: Weight beta of the feature term (feature methods only).
+        feature_weight: Weight of the feature term (feature methods only).
         student_channels: Channels of the student's feature map (feature methods).
         teacher_channels: Channels of the teacher's feature map (feature methods).
+        beta: Weight of DKD's non-target term (DKD only).
     """
 
     uses_features = False
@@ -94,13 +95,14 @@ class Distiller(nn.Module):
         feature_weight: float = 100.0,
         student_channels: int = 0,
         teacher_channels: int = 0,
+        beta: float = 8.0,
     ) -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        self.temperature, self.alpha, self.feature_weight = temperature, alpha, feature_weight
+        self.temperature, self.alpha, self.feature_weight, self.beta = temperature, alpha, feature_weight, beta
 
     def feature_term(self, student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
         """Feature distance; (B, Cs, Hs, Ws) and (B, Ct, Ht, Wt) -> scalar."""

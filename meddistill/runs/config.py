@@ -77,9 +77,10 @@ class RunConfig:
     drop_duplicates: bool = False  # drop val and test images that copy a training image (exactly or nearly)
     teacher: str = "resnet18"  # registered teacher architecture
     student: str = "tiny_cnn"  # registered student architecture
-    method: str = "kd"  # distillation method: kd, attention, fitnet
+    method: str = "kd"  # distillation method: kd, dkd, dist, kd_ls, attention, fitnet
     kd_temperature: float = 4.0  # softmax temperature T of Hinton KD
     kd_alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha goes to the labels
+    kd_beta: float = 8.0  # DKD: weight of the non-target-class term
     feature_weight: float = 100.0  # weight of the feature term for attention / fitnet
     preset: str = "cpu"  # name in PRESETS that filled the fields below
     teacher_epochs: int = 4  # epochs for the teacher

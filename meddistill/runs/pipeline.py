@@ -91,6 +91,7 @@ def build_method(
         config.method,
         temperature=config.kd_temperature,
         alpha=config.kd_alpha,
+        beta=config.kd_beta,
         feature_weight=config.feature_weight,
         **extra,
     )
