@@ -52,6 +52,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"test set of {data['sizes']['test']} images at {data['train_image_size']} px"
     )
     print(comparison_table(report))
+    for verdict in report.get("verdict", {}).values():
+        print(verdict["sentence"])
     if "agreement" in report:
         print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()))
     return 0

@@ -193,6 +193,8 @@ def train(store: RunStore | None, run: str, is_main: bool = True) -> int:
     if is_main and report is not None:
         record = store.get(run)
         print(comparison_table(report))
+        for verdict in report.get("verdict", {}).values():
+            print(verdict["sentence"])
         print(f"\nRun {record.id} written to {record.path}")
     return 0
 

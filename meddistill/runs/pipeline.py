@@ -22,6 +22,7 @@ from meddistill.distillation.base import METHODS, Distiller, create_method
 from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
 from meddistill.evaluation.metrics import agreement, classification_metrics
+from meddistill.evaluation.significance import verdicts
 from meddistill.io.atomic import atomic_write, atomic_write_json
 from meddistill.io.weights import file_sha256, load_weights, read_metadata, read_weights, save_weights
 from meddistill.models.factory import create_model, model_info
@@ -175,6 +176,14 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     return model, result
 
 
+def _best_val(result: FitResult | None) -> dict:
+    """The best epoch's val ACC and AUC (empty for a model that was not trained here)."""
+    if result is None or not result.history or not result.best_epoch:
+        return {}
+    row = result.history[result.best_epoch - 1]
+    return {"val_acc": row["val_acc"], "val_auc": row["val_auc"]}
+
+
 def _model_entry(
     model: torch.nn.Module,
     result: FitResult | None,
@@ -281,6 +290,7 @@ def execute(
         imported = config.teacher_weights and config.teacher_epochs == 0
         scores = val_scores(models["teacher"], batches["val"], device) if imported else None
         report["models"]["teacher"]["source"] = teacher_source(config, scores)
+    report["verdict"] = verdicts(labels, probs, {r: _best_val(results[r]) for r in roles}, seed=config.seed)
     if "teacher" in probs:
         report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
     report["seconds"] = time.time() - started

@@ -164,3 +164,17 @@ def teacher_line(report: dict) -> str:
         return f"Teacher: {source['kind']}"
     kind = source["kind"].removeprefix("imported, ")
     return f"Teacher: imported from {source['file']} (sha256 {source.get('sha256', '')[:12]}…), {kind}"
+
+
+def verdict_lines(report: dict) -> list[tuple[str, str]]:
+    """(Streamlit tone, sentence) per verdict: success when distillation gained, warning when it lost, else info."""
+    lines = []
+    for key, verdict in report.get("verdict", {}).items():
+        text = verdict["sentence"]
+        tone = "info"
+        if key == "distillation" and " gained " in text:
+            tone = "success"
+        elif key == "distillation" and " lost " in text:
+            tone = "warning"
+        lines.append((tone, text))
+    return lines
