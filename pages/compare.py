@@ -11,7 +11,7 @@ from meddistill.runs.export import export_run
 from meddistill.runs.layout import LABELS
 from meddistill.views.compare import headline, model_rows, report_csv, runs_rows, teacher_line, verdict_lines
 from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
-from pages.common.ui import guarded, manager, page, pick_run
+from pages.common.ui import guarded, manager, md, page, pick_run
 
 page(
     "Compare", "Is the small model good enough? Accuracy, calibration and speed of all three models on the test split."
@@ -32,9 +32,10 @@ st.caption(
     f"{data['name']}: {', '.join(data['classes'])} · test split of {data['sizes']['test']:,} images "
     f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')} · {teacher_line(report)}"
 )
-for line in leakage_lines(data.get("provenance", {}).get("leakage", {})):
-    if line.startswith("warning"):  # the val and test figures below include these copies
-        st.warning(f"Data check: {line.removeprefix('warning: ')}.", icon=":material/content_copy:")
+checks = [line.removeprefix("warning: ") for line in leakage_lines(data.get("provenance", {}).get("leakage", {}))]
+checks = [line for line in checks if not line.startswith(("no duplicates", "dropped"))]
+if checks:  # the val and test figures below include these copies
+    st.warning("**Data check**\n" + "\n".join(f"- {md(line)}" for line in checks), icon=":material/content_copy:")
 cards = headline(report)
 for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
     column.metric(label, value, delta)
