@@ -9,7 +9,15 @@ from meddistill.data.summary import leakage_lines
 from meddistill.evaluation.export import available_formats
 from meddistill.runs.export import export_run
 from meddistill.runs.layout import LABELS
-from meddistill.views.compare import headline, model_rows, report_csv, runs_rows, teacher_line, verdict_lines
+from meddistill.views.compare import (
+    headline,
+    model_rows,
+    report_csv,
+    runs_rows,
+    search_summary,
+    teacher_line,
+    verdict_lines,
+)
 from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
 from pages.common.ui import guarded, manager, md, page, pick_run
 
@@ -42,6 +50,9 @@ for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
 
 for tone, text in verdict_lines(report):  # paired bootstrap over the test images
     getattr(st, tone)(text, icon=":material/balance:")
+if search_summary(report):
+    with st.expander(search_summary(report)):
+        st.dataframe(report["search"]["candidates"], hide_index=True, width="stretch")
 st.dataframe(model_rows(report), hide_index=True, width="stretch")
 if "agreement" in report:
     shares = " · ".join(f"{LABELS[k]} {v:.1%}" for k, v in report["agreement"].items())

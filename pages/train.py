@@ -4,7 +4,7 @@ import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
 from meddistill.models import available_models
-from meddistill.runs.config import PRESETS, RunConfig
+from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
 from meddistill.runs.store import ACTIVE
 from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
@@ -50,9 +50,12 @@ with st.expander("New run", expanded=not jobs.active()):
         student = left.selectbox("Student", students, index=students.index(p["student"]))
         method = left.selectbox(
             "Distillation method",
-            methods,
+            [*methods, AUTO_METHOD],
             index=methods.index(p["method"]),
-            help="  \n".join(f"**{name}**: {method_summary(name)}" for name in methods),
+            format_func=lambda name: "Automatic (chosen on validation)" if name == AUTO_METHOD else name,
+            help="  \n".join(f"**{name}**: {method_summary(name)}" for name in methods)
+            + "  \n**Automatic**: tries kd, dkd, kd_ls and dist within 4x one student's training and keeps the best "
+            "on validation AUC.",
         )
         temperature = middle.slider(
             "Temperature T",

@@ -17,7 +17,7 @@ from meddistill.evaluation import available_formats, format_extension
 from meddistill.explain import available_explainers, explainer_label, saliency
 from meddistill.models import create_model
 from meddistill.runs import RunConfig
-from meddistill.runs.pipeline import build_method
+from meddistill.runs.building import build_method
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "meddistill"

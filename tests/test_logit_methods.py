@@ -125,3 +125,45 @@ def test_run_on_real_two_class_data(small_breast_npz, tmp_path, name):
     test = report["models"]["student_kd"]["test"]
     assert 0 <= test["acc"] <= 1 and 0 <= test["auc"] <= 1
     assert (out / "teacher_logits.safetensors").is_file()  # the student learnt from the cached logits
+
+
+def test_auto_records_every_candidate_and_keeps_the_best_on_val(small_breast_npz, tmp_path):
+    """--method auto on a real BreastMNIST slice: every candidate is recorded with its val scores and seconds, the
+    budget holds, and the distilled student is the candidate with the best val AUC (ties: val ACC)."""
+    import json
+
+    from meddistill.cli.main import main
+    from meddistill.runs.search import BUDGET, GRID
+
+    out = tmp_path / "auto"
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--method", "auto", "--threads", "1"]
+    assert main([*args, "--student-epochs", "4", "--teacher", "resnet_narrow", "--out", str(out)]) == 0
+    record = json.loads((out / "search.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    assert report["search"] == record
+    candidates = record["candidates"]
+    assert 1 <= len(candidates) <= len(GRID)
+    assert [c["method"] for c in candidates] == [g[0] for g in GRID[: len(candidates)]]
+    assert sum(c["seconds"] for c in candidates) <= BUDGET * candidates[0]["seconds"] * 1.5  # plus validation time
+    best = max(candidates, key=lambda c: (c["val_auc"], c["val_acc"]))
+    assert record["chosen"] == best
+    history = json.loads((out / "metrics.json").read_text())["student_kd"]
+    assert max(row["val_auc"] for row in history) == pytest.approx(best["val_auc"])
+
+
+def test_tune_searches_for_an_existing_teacher_without_training_it(small_breast_npz, tmp_path, capsys):
+    import json
+
+    from meddistill.cli.main import main
+
+    first, second = tmp_path / "first", tmp_path / "tuned"
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher", "resnet_narrow"]
+    assert main([*args, "--teacher-epochs", "3", "--threads", "1", "--out", str(first)]) == 0
+    assert main(["tune", str(first), "--out", str(second)]) == 0
+    assert "Method chosen on validation:" in capsys.readouterr().out
+    old, new = (json.loads((d / "report.json").read_text()) for d in (first, second))
+    assert new["config"]["method"] == "auto" and len(new["search"]["candidates"]) >= 1
+    assert new["models"]["teacher"]["source"]["kind"] == "imported, used as is"
+    same, before = new["models"]["teacher"]["test"], old["models"]["teacher"]["test"]  # the same teacher, not retrained
+    assert same["acc"] == before["acc"] and same["confusion_matrix"] == before["confusion_matrix"]
+    assert same["auc"] == pytest.approx(before["auc"], abs=1e-6)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from meddistill.cli.train import comparison_table
 from meddistill.runs.store import RunStore
+from meddistill.views.compare import search_summary
 
 
 def add_commands(commands) -> None:
@@ -52,8 +53,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"test set of {data['sizes']['test']} images at {data['train_image_size']} px"
     )
     print(comparison_table(report))
-    for verdict in report.get("verdict", {}).values():
-        print(verdict["sentence"])
+    for line in [search_summary(report)] + [v["sentence"] for v in report.get("verdict", {}).values()]:
+        if line:
+            print(line)
     if "agreement" in report:
         print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -15,14 +16,15 @@ from meddistill.cli.data import add_data_arguments
 from meddistill.data.options import DataOptions
 from meddistill.distillation.base import available_methods
 from meddistill.errors import MedDistillError
-from meddistill.runs.config import PRESETS, RunConfig
+from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
 from meddistill.runs.deployment import DEPLOYED_FORMATS, deployed_fields
 from meddistill.runs.jobs import run_recorded
 from meddistill.runs.layout import CONFIG_FILE
 from meddistill.runs.pipeline import execute
 from meddistill.runs.plan import describe_plan, plan_run
-from meddistill.runs.store import ACTIVE, RunStore
+from meddistill.runs.store import ACTIVE, RunStore, open_run
 from meddistill.training import distributed
+from meddistill.views.compare import search_summary
 
 # RunConfig fields that `meddistill run` takes as options of the same name.
 RUN_OPTIONS = (
@@ -64,7 +66,9 @@ def add_commands(commands) -> None:
     run.add_argument("--teacher", help=f"teacher architecture (default {defaults.teacher})")
     run.add_argument("--student", help=f"student architecture (default {defaults.student})")
     run.add_argument(
-        "--method", help=f"distillation method: {', '.join(available_methods())} (default {defaults.method})"
+        "--method",
+        help=f"distillation method: {', '.join(available_methods())}, or auto to choose one and its settings on "
+        f"validation data (default {defaults.method})",
     )
     run.add_argument(
         "--preset", choices=list(PRESETS), help="settings preset (default: thorough with a GPU, cpu without)"
@@ -113,6 +117,12 @@ def add_commands(commands) -> None:
     resume = commands.add_parser("resume", help="continue an interrupted run from its last completed epoch")
     resume.add_argument("run")
     resume.set_defaults(func=cmd_resume)
+    tune = commands.add_parser(
+        "tune", help="choose the distillation method on validation data for a finished run's teacher (a new run)"
+    )
+    tune.add_argument("run", help="run id (or prefix) or run folder whose teacher is kept")
+    tune.add_argument("--out", help="write the new run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
+    tune.set_defaults(func=cmd_tune)
 
 
 def config_from(args: argparse.Namespace) -> RunConfig:
@@ -193,8 +203,9 @@ def train(store: RunStore | None, run: str, is_main: bool = True) -> int:
     if is_main and report is not None:
         record = store.get(run)
         print(comparison_table(report))
-        for verdict in report.get("verdict", {}).values():
-            print(verdict["sentence"])
+        for line in [search_summary(report)] + [v["sentence"] for v in report.get("verdict", {}).values()]:
+            if line:
+                print(line)
         print(f"\nRun {record.id} written to {record.path}")
     return 0
 
@@ -264,4 +275,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise MedDistillError(
             f"Run {record.id} is {record.status} in another process; wait for it or stop that process first."
         )
+    return train(store, record.id)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """A new run with the same data and settings, the old run's teacher used as is and ``--method auto``."""
+    store = RunStore()
+    folder = open_run(args.run, store)
+    if not folder.has_weights("teacher"):
+        raise MedDistillError(f"{folder.path.name} has no trained teacher yet; finish it with meddistill resume first.")
+    config = dataclasses.replace(
+        folder.config(), method=AUTO_METHOD, teacher_weights=str(folder.weights("teacher")), teacher_epochs=0
+    )
+    config.given = sorted({*config.given, "method", "teacher_weights", "teacher_epochs"})
+    print_plan(config.validate())
+    record = store.create(config, args.out)
     return train(store, record.id)

@@ -64,6 +64,9 @@ def default_preset() -> str:
     return "thorough" if torch.cuda.is_available() else "cpu"
 
 
+AUTO_METHOD = "auto"  # not a method: search the logit methods on validation data (meddistill.runs.search)
+
+
 @dataclass
 class RunConfig:
     """Everything that decides what a run trains and how."""
@@ -77,7 +80,7 @@ class RunConfig:
     drop_duplicates: bool = False  # drop val and test images that copy a training image (exactly or nearly)
     teacher: str = "resnet18"  # registered teacher architecture
     student: str = "tiny_cnn"  # registered student architecture
-    method: str = "kd"  # distillation method: kd, dkd, dist, kd_ls, attention, fitnet
+    method: str = "kd"  # distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)
     kd_temperature: float = 4.0  # softmax temperature T of Hinton KD
     kd_alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha goes to the labels
     kd_beta: float = 8.0  # DKD: weight of the non-target-class term
@@ -138,7 +141,8 @@ class RunConfig:
         """
         MODELS.entry(self.teacher)
         MODELS.entry(self.student)
-        METHODS.entry(self.method)
+        if self.method != AUTO_METHOD:
+            METHODS.entry(self.method)
         checks = [
             (self.kd_temperature > 0, f"kd_temperature must be > 0, got {self.kd_temperature}"),
             (0 <= self.kd_alpha <= 1, f"kd_alpha must be between 0 and 1, got {self.kd_alpha}"),

@@ -45,6 +45,7 @@ STATUS_FILE = "status.json"
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.npz"
 TEACHER_LOGITS_FILE = "teacher_logits.safetensors"
+SEARCH_FILE = "search.json"  # --method auto: every candidate tried, its val scores and seconds
 CHECKPOINTS_DIR = "checkpoints"
 EXPORTS_DIR = "exports"
 

@@ -9,6 +9,7 @@ finishes it.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,18 +17,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from meddistill.data.dataset import MedDataset
 from meddistill.data.tensors import Batches
-from meddistill.distillation.base import METHODS, Distiller, create_method
 from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
 from meddistill.evaluation.metrics import agreement, classification_metrics
 from meddistill.evaluation.significance import verdicts
 from meddistill.io.atomic import atomic_write, atomic_write_json
-from meddistill.io.weights import file_sha256, load_weights, read_metadata, read_weights, save_weights
-from meddistill.models.factory import create_model, model_info
-from meddistill.models.registry import target_module
-from meddistill.runs.config import RunConfig
+from meddistill.io.weights import load_weights, save_weights
+from meddistill.models.factory import model_info
+from meddistill.runs.building import build, build_method, cached_teacher_logits, fit_settings, pick_device
+from meddistill.runs.config import AUTO_METHOD, RunConfig
 from meddistill.runs.deployment import deployed_latency
 from meddistill.runs.imported import check_imported_teacher, teacher_source, val_scores
 from meddistill.runs.layout import (
@@ -38,107 +37,15 @@ from meddistill.runs.layout import (
     PREDICTIONS_FILE,
     REPORT_FILE,
     ROLES,
-    TEACHER_LOGITS_FILE,
+    SEARCH_FILE,
     RunFolder,
     predictions_key,
 )
+from meddistill.runs.search import search
 from meddistill.training import distributed as dist
-from meddistill.training.averaging import class_weights_for
 from meddistill.training.checkpoint import saved_fit
 from meddistill.training.engine import fit
-from meddistill.training.state import FitResult, FitSettings, Progress
-from meddistill.training.teacher import teacher_logits
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``cuda`` when asked for or available (``auto``), else ``cpu``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build(config: RunConfig, dataset: MedDataset, role: str) -> torch.nn.Module:
-    """The untrained model for ``role``; both students start from the same initial weights."""
-    size = config.resolved_image_size(dataset.image_size)
-    torch.manual_seed(config.seed + (0 if role == "teacher" else 1))
-    return create_model(config.arch_for(role), dataset.num_classes, dataset.channels, size)
-
-
-def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
-    """Channels of the model's target layer output, found with one dummy forward."""
-    captured = {}
-
-    def keep(module, inputs, output) -> None:  # returns None: a hook's return value would replace the output
-        captured["c"] = output.shape[1]
-
-    handle = target_module(model).register_forward_hook(keep)
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, channels, size, size, device=next(model.parameters()).device))
-    handle.remove()
-    return int(captured["c"])
-
-
-def build_method(
-    config: RunConfig, student: torch.nn.Module, teacher: torch.nn.Module, channels: int, size: int
-) -> Distiller:
-    """The run's distillation method; feature methods are told both models' feature channels."""
-    extra = {}
-    if METHODS.entry(config.method).factory.uses_features:
-        extra = {
-            "student_channels": feature_channels(student, channels, size),
-            "teacher_channels": feature_channels(teacher, channels, size),
-        }
-    return create_method(
-        config.method,
-        temperature=config.kd_temperature,
-        alpha=config.kd_alpha,
-        beta=config.kd_beta,
-        feature_weight=config.feature_weight,
-        **extra,
-    )
-
-
-def fit_settings(
-    config: RunConfig, dataset: MedDataset, role: str, device: torch.device, folder: RunFolder
-) -> FitSettings:
-    """The ``FitSettings`` of one model of the run."""
-    weights = class_weights_for(dataset.splits["train"].labels, dataset.num_classes) if config.class_weighted else None
-    return FitSettings(
-        epochs=config.epochs_for(role, len(dataset.splits["train"]), dist.world_size()),
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        batch_size=config.batch_size,
-        device=device,
-        channels_last=config.channels_last,
-        seed=config.seed,
-        patience=config.patience,
-        augment=config.augment if role == "teacher" else config.augment_students,
-        class_weights=weights,
-        ema_decay=config.ema_decay,
-        checkpoint_dir=folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
-        checkpoint_seconds=config.checkpoint_seconds,
-        shard=(dist.rank(), dist.world_size()),
-    )
-
-
-def cached_teacher_logits(
-    folder: RunFolder, teacher: torch.nn.Module, train: Batches, device: torch.device
-) -> torch.Tensor:
-    """The teacher's logits (N, K) on the train split: read from the run folder when they were computed for these
-    teacher weights and images, else computed once and saved there (rank 0)."""
-    path = folder.file(TEACHER_LOGITS_FILE)
-    key = {
-        "teacher_sha256": file_sha256(folder.weights("teacher")) if folder.has_weights("teacher") else "",
-        "images": str(len(train)),
-        "size": str(train.size),
-        "channels": str(train.channels),
-    }
-    if key["teacher_sha256"] and path.is_file() and read_metadata(path) == key:
-        return read_weights(path)["logits"]
-    logits = teacher_logits(teacher, train, device)
-    if dist.is_main() and key["teacher_sha256"]:
-        save_weights({"logits": logits}, path, metadata=key)
-    return logits
+from meddistill.training.state import FitResult, Progress
 
 
 def _train_role(role, config, dataset, batches, device, folder, callback, should_stop, teacher=None):
@@ -154,6 +61,11 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
                 source = Path(config.teacher_weights).name
                 save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role, "from": source})
             return model.to(device), None
+    if role == "student_kd" and config.method == AUTO_METHOD:  # the method and its settings chosen on val
+        model, result, _ = search(config, dataset, batches, teacher, folder, device, callback, should_stop)
+        if dist.is_main():
+            save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
+        return model, result
     size = config.resolved_image_size(dataset.image_size)
     method = build_method(config, model, teacher, dataset.channels, size) if role == "student_kd" else None
     logits = None
@@ -265,6 +177,9 @@ def execute(
             role, config, dataset, batches, device, folder, on_progress, should_stop, models.get("teacher")
         )
 
+    if dist.is_main():  # the kept model's history (with --method auto, the chosen candidate's, not the last one's)
+        history.update({role: result.history for role, result in results.items() if result is not None})
+        atomic_write_json(folder.file(METRICS_FILE), history)
     labels = dataset.splits["test"].labels
     probs = {role: dist.gather_predictions(models[role], batches["test"], device) for role in roles}
     report = {
@@ -290,6 +205,8 @@ def execute(
         imported = config.teacher_weights and config.teacher_epochs == 0
         scores = val_scores(models["teacher"], batches["val"], device) if imported else None
         report["models"]["teacher"]["source"] = teacher_source(config, scores)
+    if folder.file(SEARCH_FILE).is_file():
+        report["search"] = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))
     report["verdict"] = verdicts(labels, probs, {r: _best_val(results[r]) for r in roles}, seed=config.seed)
     if "teacher" in probs:
         report["agreement"] = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}

@@ -178,3 +178,16 @@ def verdict_lines(report: dict) -> list[tuple[str, str]]:
             tone = "warning"
         lines.append((tone, text))
     return lines
+
+
+def search_summary(report: dict) -> str | None:
+    """One line on the ``--method auto`` search: the chosen method and settings, out of how many candidates."""
+    search = report.get("search")
+    if not search:
+        return None
+    chosen = search["chosen"]
+    return (
+        f"Method chosen on validation: {chosen['method']} (T {chosen['kd_temperature']:g}, alpha "
+        f"{chosen['kd_alpha']:g}, beta {chosen['kd_beta']:g}), val AUC {chosen['val_auc']:.3f}, best of "
+        f"{len(search['candidates'])} candidates tried in {search['seconds']:.0f} s ({search['rule']})."
+    )

@@ -1,0 +1,103 @@
+"""``--method auto``: choose the distillation method and its main settings on validation data.
+
+The candidates of ``GRID`` are tried in order, each a full student training from the teacher's cached logits
+(so a candidate costs about one student training), within a budget of ``BUDGET`` times the first candidate's
+training time: a candidate starts only if the time spent plus one more training fits. The best by validation AUC
+(ties: validation ACC) is the run's distilled student; it is not retrained. Test figures are computed for the
+chosen student only, by the pipeline. The whole search (every candidate's settings, val scores and seconds) is
+written to ``search.json`` in the run folder and to ``report.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import torch
+
+from meddistill.data.dataset import MedDataset
+from meddistill.data.tensors import Batches
+from meddistill.io.atomic import atomic_write_json
+from meddistill.runs.building import build, build_method, cached_teacher_logits, fit_settings
+from meddistill.runs.config import RunConfig
+from meddistill.runs.layout import SEARCH_FILE, RunFolder
+from meddistill.training import distributed as dist
+from meddistill.training.engine import fit
+from meddistill.training.state import FitResult, Progress
+
+BUDGET = 4.0  # the search takes at most this many times the first candidate's training
+# (method, temperature, alpha, beta): the default first, then one of each newer logit method, then KD variants.
+GRID = (
+    ("kd", 4.0, 0.5, 8.0),
+    ("dkd", 4.0, 0.5, 8.0),
+    ("kd_ls", 2.0, 0.5, 8.0),
+    ("dist", 1.0, 0.5, 8.0),
+    ("kd", 2.0, 0.9, 8.0),
+    ("kd", 8.0, 0.5, 8.0),
+    ("dkd", 4.0, 0.5, 2.0),
+)
+
+
+def _val(result: FitResult) -> tuple[float, float]:
+    row = result.history[result.best_epoch - 1] if result.best_epoch else {"val_auc": 0.0, "val_acc": 0.0}
+    return float(row["val_auc"]), float(row["val_acc"])
+
+
+def search(
+    config: RunConfig,
+    dataset: MedDataset,
+    batches: dict[str, Batches],
+    teacher: torch.nn.Module,
+    folder: RunFolder,
+    device: torch.device,
+    callback: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    budget: float = BUDGET,
+) -> tuple[torch.nn.Module, FitResult, dict]:
+    """Train the candidates of ``GRID`` within ``budget`` and return the best one's model and ``FitResult`` and
+    the record of the search.
+
+    Raises:
+        Cancelled: ``should_stop()`` turned true (like any run).
+    """
+    size = config.resolved_image_size(dataset.image_size)
+    logits = None if config.augment_students else cached_teacher_logits(folder, teacher, batches["train"], device)
+    started, unit, best, candidates = time.perf_counter(), None, None, []
+    for method, temperature, alpha, beta in GRID:
+        if unit is not None and time.perf_counter() - started + unit > budget * unit:
+            break
+        trial = dataclasses.replace(config, method=method, kd_temperature=temperature, kd_alpha=alpha, kd_beta=beta)
+        model = build(trial, dataset, "student_kd")
+        settings = dataclasses.replace(fit_settings(trial, dataset, "student_kd", device, folder), checkpoint_dir=None)
+        result = fit(
+            model,
+            batches["train"],
+            batches["val"],
+            settings,
+            role="student_kd",
+            teacher=teacher,
+            method=build_method(trial, model, teacher, dataset.channels, size),
+            callback=callback,
+            should_stop=should_stop,
+            logits=logits,
+        )
+        unit = unit or max(result.seconds, 1e-3)
+        auc, acc = _val(result)
+        candidates.append(
+            {"method": method, "kd_temperature": temperature, "kd_alpha": alpha, "kd_beta": beta}
+            | {"val_auc": auc, "val_acc": acc, "best_epoch": result.best_epoch, "seconds": result.seconds}
+        )
+        if best is None or (auc, acc) > best[2]:
+            best = (model, result, (auc, acc), len(candidates) - 1)
+    record = {
+        "budget_x": budget,
+        "unit_seconds": unit,
+        "seconds": time.perf_counter() - started,
+        "chosen": candidates[best[3]],
+        "candidates": candidates,
+        "rule": "highest val AUC, ties by val ACC",
+    }
+    if dist.is_main():
+        atomic_write_json(folder.file(SEARCH_FILE), record)
+    return best[0], best[1], record
