@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from meddistill.models.factory import create_model
-from meddistill.runs.config import RunConfig
+from meddistill.runs.config import AUTO_METHOD, RunConfig
 from meddistill.runs.layout import LABELS, ROLES
+from meddistill.runs.search import BUDGET
 from meddistill.training.distributed import default_threads
 
 
@@ -35,6 +36,7 @@ class ModelPlan:
     given: bool  # the user gave the epochs explicitly (never adapted)
     steps_per_epoch: int
     seconds: float | None = None  # estimated training time, None when not measured
+    trainings: float = 1.0  # times the model is trained: up to the search budget with --method auto
 
     @property
     def steps(self) -> int:
@@ -101,11 +103,11 @@ def plan_run(
             configured=getattr(config, config.epochs_field(role)),
             given=config.epochs_field(role) in config.given,
             steps_per_epoch=steps_per_epoch,
+            trainings=BUDGET if role == "student_kd" and config.method == AUTO_METHOD else 1.0,
         )
         if measure:
-            plan.seconds = (
-                step_seconds(arch, num_classes, channels, image_size, config.batch_size, threads) * plan.steps
-            )
+            step = step_seconds(arch, num_classes, channels, image_size, config.batch_size, threads)
+            plan.seconds = step * plan.steps * plan.trainings
         plans.append(plan)
     return plans
 
@@ -125,6 +127,8 @@ def describe_plan(plans: list[ModelPlan]) -> str:
         if p.epochs != p.configured:
             why = f"the preset's {p.configured} raised to reach {p.steps} steps"
         line = f"{LABELS[p.role]} ({p.arch}): {p.epochs} epochs x {p.steps_per_epoch} steps = {p.steps} steps ({why})"
+        if p.trainings > 1:
+            line += f", up to {p.trainings:g} times (--method auto searches within {p.trainings:g}x one training)"
         if p.seconds is not None:
             line += f", about {clock(p.seconds)}"
         lines.append(line)
