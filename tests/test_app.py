@@ -231,3 +231,15 @@ def test_train_page_shows_the_plan_and_keeps_typed_epochs(small_breast_npz):
     assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in plan
     assert "Estimated training time: about" in plan
     assert not at.exception
+
+
+def test_train_page_automatic_method_shows_its_budget(small_breast_npz):
+    at = open_page("pages/train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    picker = next(box for box in at.selectbox if box.label == "Distillation method")
+    assert "auto" in picker.options or "Automatic (chosen on validation)" in picker.options
+    picker.set_value("auto").run()
+    plan = at.text[0].value
+    assert "Student (distilled) (tiny_cnn)" in plan and "up to 4 times (--method auto searches within 4x" in plan
+    assert not at.exception and not at.error
