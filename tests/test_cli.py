@@ -262,7 +262,7 @@ def test_run_prints_its_plan_first(small_breast_npz, tmp_path, capsys):
 @pytest.mark.slow
 def test_teacher_logits_are_kept_and_reused_on_resume(small_breast_npz, tmp_path, monkeypatch):
     """The teacher's train logits are saved in the run folder; a resumed distilled student reads them back."""
-    import meddistill.runs.pipeline as pipeline
+    import meddistill.runs.building as building
     from meddistill.io.weights import read_metadata, read_weights
     from meddistill.runs import RunFolder, execute
 
@@ -293,6 +293,6 @@ def test_teacher_logits_are_kept_and_reused_on_resume(small_breast_npz, tmp_path
     def never(*args, **kwargs):
         raise AssertionError("the teacher's logits were computed again")
 
-    monkeypatch.setattr(pipeline, "teacher_logits", never)
+    monkeypatch.setattr(building, "teacher_logits", never)
     execute(RunFolder(out).config(), out)
     assert RunFolder(out).has_weights("student_kd")

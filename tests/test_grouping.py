@@ -55,6 +55,7 @@ def test_pattern_that_misses_a_file_is_refused(chest_folder, tmp_path):
         DataOptions(group_pattern=r"person\d+")
 
 
+@pytest.mark.slow
 def test_grouped_run_records_the_split_in_report(chest_folder, tmp_path, monkeypatch):
     root = tmp_path / "xray"
     for cls in ("NORMAL", "PNEUMONIA"):

@@ -110,6 +110,7 @@ def test_works_from_cached_logits_only(name):
     assert loss_value.ndim == 0 and torch.isfinite(loss_value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dkd", "dist", "kd_ls"])
 def test_run_on_real_two_class_data(small_breast_npz, tmp_path, name):
     """The whole command with each new method on a real BreastMNIST slice (two classes, cached teacher logits)."""
@@ -127,6 +128,7 @@ def test_run_on_real_two_class_data(small_breast_npz, tmp_path, name):
     assert (out / "teacher_logits.safetensors").is_file()  # the student learnt from the cached logits
 
 
+@pytest.mark.slow
 def test_auto_records_every_candidate_and_keeps_the_best_on_val(small_breast_npz, tmp_path):
     """--method auto on a real BreastMNIST slice: every candidate is recorded with its val scores and seconds, the
     budget holds, and the distilled student is the candidate with the best val AUC (ties: val ACC)."""
@@ -151,6 +153,7 @@ def test_auto_records_every_candidate_and_keeps_the_best_on_val(small_breast_npz
     assert max(row["val_auc"] for row in history) == pytest.approx(best["val_auc"])
 
 
+@pytest.mark.slow
 def test_tune_searches_for_an_existing_teacher_without_training_it(small_breast_npz, tmp_path, capsys):
     import json
 

@@ -50,6 +50,7 @@ def test_interval_matches_a_hand_bootstrap():
     assert diff["acc_ci"] == pytest.approx(list(np.percentile(hand, [2.5, 97.5])))
 
 
+@pytest.mark.slow
 def test_verdicts_in_a_real_run_report(small_breast_npz, tmp_path):
     from meddistill.cli.main import main
 
@@ -62,3 +63,13 @@ def test_verdicts_in_a_real_run_report(small_breast_npz, tmp_path):
         assert diff["n"] == 64 and diff["acc_ci"][0] <= diff["acc_diff"] <= diff["acc_ci"][1]
         assert "val_acc_diff" in diff and diff["sentence"].endswith(").")
     assert verdicts(np.array([0, 1]), {}, {}) == {}
+
+
+def test_vectorised_auc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from meddistill.evaluation.significance import _binary_auc
+
+    rng = np.random.default_rng(0)
+    labels, scores = rng.integers(0, 2, (20, 60)), np.round(rng.random((20, 60)), 1)  # many tied scores
+    assert _binary_auc(labels, scores) == pytest.approx([roc_auc_score(y, s) for y, s in zip(labels, scores)])

@@ -54,6 +54,7 @@ def test_not_a_weights_file(tmp_path):
         read_weights(tmp_path / "broken.pth")
 
 
+@pytest.mark.slow
 def test_imported_teacher_used_as_is_is_named_in_the_report(small_breast_npz, tmp_path):
     torch.save({"model": _teacher().state_dict()}, tmp_path / "hospital_teacher.pth")
     out = tmp_path / "run"
@@ -66,6 +67,7 @@ def test_imported_teacher_used_as_is_is_named_in_the_report(small_breast_npz, tm
     assert (out / "teacher.safetensors").is_file()  # kept like a trained teacher: Compare, Explain and export work
 
 
+@pytest.mark.slow
 def test_teacher_with_reversed_classes_is_refused_before_students(small_breast_npz, tmp_path):
     """A teacher whose two outputs are swapped ranks val backwards: refused with the fix, before any student."""
     from meddistill.data import load_dataset
