@@ -56,7 +56,7 @@ def test_pattern_that_misses_a_file_is_refused(chest_folder, tmp_path):
 
 
 @pytest.mark.slow
-def test_grouped_run_records_the_split_in_report(chest_folder, tmp_path, monkeypatch):
+def test_grouped_run_records_the_split_in_report(chest_folder, tmp_path, capsys):
     root = tmp_path / "xray"
     for cls in ("NORMAL", "PNEUMONIA"):
         (root / cls).mkdir(parents=True)
@@ -65,6 +65,8 @@ def test_grouped_run_records_the_split_in_report(chest_folder, tmp_path, monkeyp
     out = tmp_path / "run"
     args = ["run", "--data", str(root), "--preset", "smoke", "--image-size", "28", "--out", str(out)]
     assert main([*args, "--group-pattern", PATTERN, "--threads", "1"]) == 0
+    printed = capsys.readouterr().out  # what the data is and how it was split, before the plan
+    assert "Data: one folder per class at the top" in printed and "made grouped by patient" in printed
     report = json.loads((out / "report.json").read_text())
     origin = report["dataset"]["provenance"]["splits"]
     assert "grouped by patient" in origin["method"] and origin["made"] == ["test", "val"]

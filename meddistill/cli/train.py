@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from meddistill.cli.data import add_data_arguments
 from meddistill.data.options import DataOptions
+from meddistill.data.summary import describe_splits, leakage_lines
 from meddistill.distillation.base import available_methods
 from meddistill.errors import MedDistillError
 from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
@@ -249,6 +250,14 @@ def print_plan(config: RunConfig) -> None:
     train = len(dataset.splits["train"])
     plans = plan_run(config, train, dataset.channels, size, dataset.num_classes)
     threads = config.threads or distributed.default_threads()
+    provenance = dataset.provenance
+    print(
+        f"Data: {provenance.get('layout') or provenance.get('kind')}; splits: "
+        f"{describe_splits(provenance.get('splits', ''))}"
+    )
+    for line in leakage_lines(provenance.get("leakage", {})):
+        if line.startswith("warning"):
+            print(line)
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
 
