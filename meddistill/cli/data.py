@@ -29,9 +29,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> DataOptions:
-    return DataOptions(
-        **{name: getattr(args, name) or DataOptions.__dataclass_fields__[name].default for name in DataOptions.names()}
-    )
+    """The options given on the command line (the rest keep their defaults)."""
+    return DataOptions(**{name: getattr(args, name) for name in DataOptions.names() if getattr(args, name)})
 
 
 def add_commands(commands) -> None:

@@ -12,7 +12,7 @@ from meddistill.data.dicom import read_dicom_pixels
 from meddistill.data.grouping import GroupKeys, csv_keys, dicom_keys, holdout, pattern_keys
 from meddistill.data.images import IMAGE_SUFFIXES, read_image
 from meddistill.data.layout import Layout, recognise
-from meddistill.data.leakage import content_hash
+from meddistill.data.leakage import file_digest
 from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
@@ -48,7 +48,7 @@ def _dedupe_classes(layout: Layout) -> dict[str, int]:
     for split in SPLITS:
         seen, keep = set(), []
         for i, (path, label) in enumerate(zip(layout.files[split], layout.labels[split])):
-            key = (content_hash(path), label)
+            key = (file_digest(path), label)
             if key not in seen:
                 seen.add(key)
                 keep.append(i)

@@ -23,6 +23,7 @@ from PIL import Image
 
 from meddistill.data.dataset import FileSplit, Split
 from meddistill.data.images import IMAGE_SUFFIXES
+from meddistill.io.weights import file_sha256
 
 NEAR_CORRELATION = 0.995
 THUMB = 24
@@ -39,20 +40,19 @@ class Fingerprints:
 
 
 @functools.lru_cache(maxsize=200_000)
-def file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """SHA-256 of a file's bytes (cached per path, modification time and size)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _cached_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(path)
 
 
-def content_hash(path) -> str:
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes, computed once per path, modification time and size (loads, checks, dedupe)."""
     stat = os.stat(path)
-    return file_sha256(str(path), stat.st_mtime_ns, stat.st_size)
+    return _cached_sha256(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _exact(split: Split, index: int) -> str:
     if isinstance(split, FileSplit):
-        return content_hash(split.paths[index])
+        return file_digest(split.paths[index])
     return hashlib.sha256(np.ascontiguousarray(split.image(index)).tobytes()).hexdigest()
 
 
