@@ -17,7 +17,7 @@ from meddistill.distillation import available_methods, create_method, kd_loss
 from meddistill.errors import Cancelled, DataError, MedDistillError, TrainingError, WeightsError
 from meddistill.evaluation import available_formats, classification_metrics, export_model
 from meddistill.explain import available_explainers, overlay, saliency
-from meddistill.models import available_models, create_model, model_info
+from meddistill.models import available_models, create_model, load_external_teacher, model_info
 from meddistill.runs import LABELS, PRESETS, ROLES, JobManager, RunConfig, RunFolder, RunStore, execute, export_run
 from meddistill.training import FitSettings, fit
 
@@ -43,6 +43,7 @@ __all__ = [
     "classification_metrics",
     "create_method",
     "create_model",
+    "load_external_teacher",
     "execute",
     "export_model",
     "export_run",

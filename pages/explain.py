@@ -4,7 +4,7 @@ import streamlit as st
 
 from meddistill.data.dicom import DICOM_SUFFIXES
 from meddistill.data.images import IMAGE_SUFFIXES
-from meddistill.explain import available_explainers, explainer_label, overlay
+from meddistill.explain import OPAQUE_NOTE, available_explainers, explainer_label, overlay
 from meddistill.runs.layout import LABELS, RunFolder
 from meddistill.views.cases import (
     FILTER_LABELS,
@@ -81,7 +81,10 @@ with guarded("Could not open this run"):
                 st.dataframe([{"attribute": k, "value": v} for k, v in dicom.metadata.items()], hide_index=True)
 
     controls = st.columns(2)
-    method = controls[0].selectbox("Method", available_explainers(), format_func=explainer_label)
+    methods = available_explainers(teacher)
+    if len(methods) < len(available_explainers()):
+        st.caption(OPAQUE_NOTE)
+    method = controls[0].selectbox("Method", methods, format_func=explainer_label)
     opacity = controls[1].slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
     with st.spinner("Computing the maps..."):
         result = explain_case(teacher, student, image, summary["channels"], summary["train_image_size"], method)

@@ -3,12 +3,13 @@
 import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
-from meddistill.models import available_models
 from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
 from meddistill.runs.store import ACTIVE
 from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
+from meddistill.views.teachers import check_teacher, model_choices
+from pages.common.teacher_picker import teacher_picker
 from pages.common.ui import guarded, manager, page, run_label, runs_frame
 
 page("Train", "Teacher first, then the same student twice: from scratch (the baseline) and distilled from the teacher.")
@@ -45,9 +46,16 @@ with st.expander("New run", expanded=not jobs.active()):
         )
         p = RunConfig.from_preset(preset).to_dict()  # the preset over the library's defaults
         left, middle, right = st.columns(3)
-        teachers, students, methods = available_models("teacher"), available_models("student"), available_methods()
-        teacher = left.selectbox("Teacher", teachers, index=teachers.index(p["teacher"]))
-        student = left.selectbox("Student", students, index=students.index(p["student"]))
+        source = choices[data_label]
+        picked = st.session_state.get("data_options") if source == current else None
+        options = data_options_for(source, picked)
+        teacher_fields = teacher_picker(left, source, options, p)
+        uses_file = bool(teacher_fields.get("teacher_weights")) and teacher_fields.get("pretrained") is None
+        students = model_choices("student")
+        student = left.selectbox(
+            "Student", students, index=students.index(p["student"]), help="MedDistill's students first, then timm's."
+        )
+        methods = available_methods()
         method = left.selectbox(
             "Distillation method",
             [*methods, AUTO_METHOD],
@@ -66,7 +74,14 @@ with st.expander("New run", expanded=not jobs.active()):
             help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.",
         )
         alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, p["kd_alpha"], 0.05)
-        teacher_epochs = middle.number_input("Teacher epochs", 1, 500, p["teacher_epochs"], key=f"te_{preset}")
+        teacher_epochs = middle.number_input(
+            "Teacher epochs",
+            0 if uses_file else 1,
+            500,
+            0 if uses_file else p["teacher_epochs"],
+            key=f"te_{preset}" + ("_file" if uses_file else ""),
+            help="0 uses an uploaded or reused teacher as is; more fine-tunes it (not possible for ONNX/TorchScript).",
+        )
         student_epochs = middle.number_input("Student epochs", 1, 500, p["student_epochs"], key=f"se_{preset}")
         lr = right.number_input("Learning rate", 1e-5, 1.0, p["lr"], format="%.4f")
         batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], p["batch_size"], key=f"bs_{preset}")
@@ -91,7 +106,6 @@ with st.expander("New run", expanded=not jobs.active()):
         class_weighted = right.checkbox("Class-weighted loss", p["class_weighted"], key=f"cw_{preset}")
         seed = right.number_input("Seed", 0, 10_000, 0)
         fields = dict(
-            teacher=teacher,
             student=student,
             method=method,
             kd_temperature=temperature,
@@ -106,11 +120,13 @@ with st.expander("New run", expanded=not jobs.active()):
             class_weighted=class_weighted,
             seed=int(seed),
         )
-        source = choices[data_label]
-        picked = st.session_state.get("data_options") if source == current else None
-        fields.update(data_options_for(source, picked).given())  # CSV columns, patient key: as on the Data page
+        fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
+        fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
             config = config_from_fields(preset, source, fields)
+            if config.teacher_weights and not config.starts_pretrained("teacher"):
+                with st.spinner("Checking the teacher against the dataset..."):
+                    st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit
             st.markdown("**Plan**")
             st.text(plan_text(config))
             if st.button("Start training", type="primary"):

@@ -243,3 +243,29 @@ def test_train_page_automatic_method_shows_its_budget(small_breast_npz):
     plan = at.text[0].value
     assert "Student (distilled) (tiny_cnn)" in plan and "up to 4 times (--method auto searches within 4x" in plan
     assert not at.exception and not at.error
+
+
+def test_train_page_teacher_from_imagenet_weights_uses_timm(small_breast_npz):
+    at = open_page("pages/train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    at.radio(key="teacher_source").set_value("Start from ImageNet weights").run()
+    assert at.selectbox(key="t_pre").value == "timm/resnet18"
+    assert any("M parameters" in c.value and "GFLOPs per 28-px image" in c.value for c in at.caption)
+    assert "Teacher (timm/resnet18)" in at.text[0].value
+    assert not at.exception and not at.error
+
+
+@pytest.mark.slow
+def test_train_page_reuses_a_finished_runs_teacher_after_checking_it(small_breast_npz):
+    from meddistill.cli.main import main
+
+    assert main(["run", "--data", str(small_breast_npz), "--preset", "smoke", "--threads", "1"]) == 0
+    at = open_page("pages/train.py")
+    at.session_state["dataset"] = str(small_breast_npz)
+    at.run()
+    at.radio(key="teacher_source").set_value("Reuse another run's teacher").run()
+    assert at.selectbox(key="t_reuse").options
+    assert at.number_input(key="te_cpu_file").value == 0  # used as is unless the user asks to fine-tune it
+    assert "teacher.safetensors fits: 1 channel(s) at 28 px in, 2 outputs" in at.success[0].value
+    assert "val ACC" in at.success[0].value and not at.exception and not at.error

@@ -17,7 +17,7 @@ from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, leakage_lines
 from meddistill.distillation.base import available_methods
 from meddistill.errors import MedDistillError
-from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
+from meddistill.runs.config import AUTO_METHOD, PRESETS, PRETRAINED_CHOICES, PRETRAINED_DEFAULTS, RunConfig
 from meddistill.runs.deployment import DEPLOYED_FORMATS, deployed_fields
 from meddistill.runs.jobs import run_recorded
 from meddistill.runs.layout import CONFIG_FILE
@@ -48,6 +48,9 @@ RUN_OPTIONS = (
     "seed",
     "device",
     "teacher_weights",
+    "teacher_classes",
+    "pretrained",
+    "student_weights",
     "threads",
     "channels_last",
     "checkpoint_seconds",
@@ -109,9 +112,32 @@ def add_commands(commands) -> None:
     )
     run.add_argument(
         "--teacher-weights",
-        help="start the teacher from this local .safetensors or PyTorch state dict (.pt/.pth; never unpickled); "
-        "with --teacher-epochs 0 it is used as is",
+        help="a teacher trained elsewhere: .safetensors or a PyTorch state dict (.pt/.pth; never unpickled) for "
+        "--teacher ARCH, a TorchScript file or an ONNX model; with --teacher-epochs 0 it is used as is. With "
+        "--pretrained: the ImageNet weights file to start from instead of the cache or a download",
     )
+    run.add_argument(
+        "--teacher-classes",
+        type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+        help="an imported teacher's class names in the order of its outputs, comma-separated (default: the "
+        "dataset's order, as check-data prints it)",
+    )
+    run.add_argument(
+        "--teacher-from",
+        metavar="RUN",
+        help="reuse the trained teacher of another run on the same data (run id or folder): not trained again, "
+        "its cached logits reused",
+    )
+    run.add_argument(
+        "--pretrained",
+        nargs="?",
+        const="teacher",
+        choices=PRETRAINED_CHOICES,
+        help="start the teacher (the default when given alone), the student or both from timm's ImageNet weights "
+        f"(downloaded once, or from --teacher-weights / --student-weights); without --teacher it is "
+        f"{PRETRAINED_DEFAULTS['teacher']}, without --student {PRETRAINED_DEFAULTS['student']}",
+    )
+    run.add_argument("--student-weights", help="with --pretrained student/both: the ImageNet weights file to use")
     add_data_arguments(run)
     run.add_argument("--out", help="write the run folder here instead of MEDDISTILL_HOME/runs/RUN_ID")
     run.set_defaults(func=cmd_run)
@@ -129,6 +155,8 @@ def add_commands(commands) -> None:
 def config_from(args: argparse.Namespace) -> RunConfig:
     """The validated ``RunConfig`` of ``meddistill run``'s options (a local data path made absolute)."""
     overrides = {name: getattr(args, name) for name in RUN_OPTIONS}
+    if getattr(args, "teacher_from", None):
+        overrides.update(reused_teacher(args.teacher_from, overrides))
     data = args.data
     if Path(data).expanduser().exists():
         data = str(Path(data).expanduser().resolve())
@@ -287,6 +315,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return train(store, record.id)
 
 
+def reused_teacher(run: str, overrides: dict) -> dict:
+    """The settings that make a new run reuse ``run``'s trained teacher as is (``--teacher-from``).
+
+    Raises:
+        MedDistillError: the run has no trained teacher, or --teacher-weights / --teacher were also given.
+    """
+    if overrides.get("teacher_weights"):
+        raise MedDistillError("Give either --teacher-from or --teacher-weights, not both.")
+    folder = open_run(run, RunStore())
+    if not folder.has_weights("teacher"):
+        raise MedDistillError(f"{folder.path.name} has no trained teacher yet; finish it with meddistill resume first.")
+    source = folder.config()
+    return {
+        "teacher": source.teacher,
+        "teacher_weights": str(folder.teacher_file()),
+        "teacher_classes": source.teacher_classes,
+        "teacher_epochs": overrides.get("teacher_epochs") or 0,
+        "image_size": overrides.get("image_size") or folder.summary()["train_image_size"],
+    }
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     """A new run with the same data and settings, the old run's teacher used as is and ``--method auto``."""
     store = RunStore()
@@ -294,7 +343,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if not folder.has_weights("teacher"):
         raise MedDistillError(f"{folder.path.name} has no trained teacher yet; finish it with meddistill resume first.")
     config = dataclasses.replace(
-        folder.config(), method=AUTO_METHOD, teacher_weights=str(folder.weights("teacher")), teacher_epochs=0
+        folder.config(), method=AUTO_METHOD, teacher_weights=str(folder.teacher_file()), teacher_epochs=0
     )
     config.given = sorted({*config.given, "method", "teacher_weights", "teacher_epochs"})
     print_plan(config.validate())

@@ -10,6 +10,7 @@ from meddistill.explain.faithfulness import curve_area, deletion_curve
 from meddistill.explain.maps import normalise, pearson, random_map, top_iou, top_mask
 from meddistill.explain.methods import (
     EXPLAINERS,
+    OPAQUE_NOTE,
     Explainer,
     available_explainers,
     explainer_label,
@@ -24,6 +25,7 @@ __all__ = [
     "COLORMAPS",
     "EXPLAINERS",
     "Explainer",
+    "OPAQUE_NOTE",
     "Explanation",
     "available_explainers",
     "curve_area",

@@ -42,9 +42,19 @@ _HOOK_DICTS = (
 )
 
 
-def available_explainers() -> list[str]:
-    """Registered saliency method names (``gradcam``, ``integrated_gradients``, ``occlusion``)."""
+def available_explainers(model: nn.Module | None = None) -> list[str]:
+    """Registered saliency method names (``gradcam``, ``integrated_gradients``, ``occlusion``); given a model
+    known only by its outputs (an imported ONNX or TorchScript teacher, ``opaque``), only those that need no
+    gradients or layers (``occlusion``)."""
+    if model is not None and getattr(model, "opaque", False):
+        return EXPLAINERS.available(needs_gradients=False)
     return EXPLAINERS.available()
+
+
+OPAQUE_NOTE = (
+    "The teacher is an imported ONNX or TorchScript model, known only by its outputs: Grad-CAM and integrated "
+    "gradients need its layers and gradients, so only Occlusion (which needs only outputs) is offered."
+)
 
 
 def explainer_label(name: str) -> str:
@@ -68,7 +78,7 @@ class Explainer:
         raise NotImplementedError
 
 
-@EXPLAINERS.register("gradcam", label="Grad-CAM", uses_layer=True)
+@EXPLAINERS.register("gradcam", label="Grad-CAM", uses_layer=True, needs_gradients=True)
 class GradCAM(Explainer):
     """Grad-CAM: channel weights = mean gradient of the class score over the layer's
     feature map, CAM = ReLU(sum_k w_k A_k), upsampled bilinearly to the input."""
@@ -85,7 +95,7 @@ class GradCAM(Explainer):
         return LayerAttribution.interpolate(cam, tuple(image.shape[-2:]), interpolate_mode="bilinear")[0, 0]
 
 
-@EXPLAINERS.register("occlusion", label="Occlusion", uses_layer=False)
+@EXPLAINERS.register("occlusion", label="Occlusion", uses_layer=False, needs_gradients=False)
 class OcclusionMap(Explainer):
     """Occlusion: slide a square window (about S/7, odd) with stride about half of it,
     fill it with the image minimum and record the drop of the class score."""
@@ -105,7 +115,7 @@ class OcclusionMap(Explainer):
         return attr[0].abs().sum(0)
 
 
-@EXPLAINERS.register("integrated_gradients", label="Integrated gradients", uses_layer=False)
+@EXPLAINERS.register("integrated_gradients", label="Integrated gradients", uses_layer=False, needs_gradients=True)
 class IntegratedGradientsMap(Explainer):
     """Integrated gradients from a black baseline (the image minimum) in 32 steps."""
 
@@ -188,6 +198,8 @@ def saliency(
         ValueError: unknown method (listing the valid ones), bad image shape or target.
     """
     factory = EXPLAINERS.entry(method).factory
+    if method not in available_explainers(model):
+        raise ValueError(f"{explainer_label(method)} cannot explain this model. {OPAQUE_NOTE}")
     with untouched(model):
         x = _batch_of_one(model, image)  # cloned here, so also a normal tensor under inference_mode
         with torch.no_grad():

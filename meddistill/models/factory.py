@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from meddistill.io.weights import load_weights
 from meddistill.models.registry import MODELS
+from meddistill.models.timm_models import create_timm_model, timm_name
 
 
 def create_model(
@@ -24,15 +25,17 @@ def create_model(
     in_channels: int = 1,
     image_size: int = 28,
     weights: str | None = None,
+    pretrained: dict[str, torch.Tensor] | None = None,
 ) -> nn.Module:
-    """Build a registered model.
+    """Build one of MedDistill's models, or any timm model (``meddistill.models.timm_models``).
 
     Args:
-        name: A name from ``available_models()``.
+        name: A name from ``available_models()``, or a timm model name (``timm/NAME`` always means timm's).
         num_classes: Number of output logits K.
         in_channels: Image channels C (1 grey, 3 colour).
         image_size: Side S of the square input; small inputs get a stride-1 stem.
         weights: Optional local ``.safetensors`` file to load (never a hub download).
+        pretrained: ImageNet weights to start a timm model from (``meddistill.models.pretrained``).
 
     Returns:
         A module mapping images (B, C, S, S) to logits (B, K). Its attribute
@@ -44,6 +47,11 @@ def create_model(
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    if name not in MODELS and timm_name(name):
+        model = create_timm_model(name, num_classes, in_channels, image_size, state_dict=pretrained)
+        if weights:
+            load_weights(model, weights)
+        return model
     entry = MODELS.entry(name)
     model = entry.factory(num_classes, in_channels, image_size)
     model.arch = name
@@ -69,13 +77,29 @@ def model_info(model: nn.Module, in_channels: int, image_size: int) -> ModelInfo
     FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
     (1, C, S, S) input in eval mode.
     """
-    params = sum(p.numel() for p in model.parameters())
+    params = getattr(model, "parameter_count", None)  # an imported ONNX/TorchScript teacher counts its own
+    params = sum(p.numel() for p in model.parameters()) if params is None else params
     nbytes = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = next(iter(model.parameters()), torch.zeros(0)).device
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(torch.zeros(1, in_channels, image_size, image_size, device=device))
     model.train(was_training)
     return ModelInfo(params=params, size_mb=nbytes / 1e6, flops=int(counter.get_total_flops()))
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is one of MedDistill's models or a timm model.
+
+    Raises:
+        ValueError: neither (lists MedDistill's models and says where timm's are listed).
+    """
+    if name in MODELS or timm_name(name):
+        return name
+    try:
+        MODELS.entry(name)
+    except ValueError as error:
+        raise ValueError(f"{error}; or any timm model name (timm.list_models())") from None
+    return name

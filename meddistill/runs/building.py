@@ -3,13 +3,17 @@ teacher's cached logits (used by ``pipeline`` and by the method search)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from meddistill.data.dataset import MedDataset
 from meddistill.data.tensors import Batches
 from meddistill.distillation.base import METHODS, Distiller, create_method
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
+from meddistill.models.external import is_external, load_external_teacher
 from meddistill.models.factory import create_model
+from meddistill.models.pretrained import pretrained_state
 from meddistill.models.registry import target_module
 from meddistill.runs.config import RunConfig
 from meddistill.runs.layout import CHECKPOINTS_DIR, TEACHER_LOGITS_FILE, RunFolder
@@ -27,10 +31,28 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def build(config: RunConfig, dataset: MedDataset, role: str) -> torch.nn.Module:
-    """The untrained model for ``role``; both students start from the same initial weights."""
+    """The untrained model for ``role`` (from ImageNet weights with ``--pretrained``); both students start from the
+    same initial weights. An imported ONNX or TorchScript teacher is loaded and checked against the dataset.
+
+    Raises:
+        MedDistillError: pretrained weights unavailable offline, or an imported teacher that does not fit.
+    """
     size = config.resolved_image_size(dataset.image_size)
+    if role == "teacher" and is_external(config.teacher_weights):
+        return load_external_teacher(
+            config.teacher_weights,
+            dataset.num_classes,
+            dataset.channels,
+            size,
+            dataset.class_names,
+            config.teacher_classes,
+            config.threads,
+        )
+    state = None
+    if config.starts_pretrained(role):
+        state, _ = pretrained_state(config.arch_for(role), config.pretrained_file(role))
     torch.manual_seed(config.seed + (0 if role == "teacher" else 1))
-    return create_model(config.arch_for(role), dataset.num_classes, dataset.channels, size)
+    return create_model(config.arch_for(role), dataset.num_classes, dataset.channels, size, pretrained=state)
 
 
 def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
@@ -90,20 +112,37 @@ def fit_settings(
     )
 
 
+def teacher_identity(config: RunConfig, folder: RunFolder) -> Path | None:
+    """The file whose bytes identify the run's teacher: the file given for a teacher used as is (so a run that
+    reuses another run's ``teacher.safetensors`` shares its logits), else the run's own teacher file."""
+    if config.teacher_weights and config.teacher_epochs == 0 and not config.starts_pretrained("teacher"):
+        return Path(config.teacher_weights)
+    return folder.teacher_file() if folder.has_weights("teacher") else None
+
+
 def cached_teacher_logits(
-    folder: RunFolder, teacher: torch.nn.Module, train: Batches, device: torch.device
+    folder: RunFolder, teacher: torch.nn.Module, train: Batches, device: torch.device, config: RunConfig
 ) -> torch.Tensor:
-    """The teacher's logits (N, K) on the train split: read from the run folder when they were computed for these
-    teacher weights and images, else computed once and saved there (rank 0)."""
-    path = folder.file(TEACHER_LOGITS_FILE)
+    """The teacher's logits (N, K) on the train split, computed once per teacher and images.
+
+    They are read from the run folder, or from the folder of the run whose teacher file is reused, when they were
+    computed for the same teacher bytes (SHA-256) and images; else computed and saved in the run folder (rank 0).
+    """
+    identity = teacher_identity(config, folder)
     key = {
-        "teacher_sha256": file_sha256(folder.weights("teacher")) if folder.has_weights("teacher") else "",
+        "teacher_sha256": file_sha256(identity) if identity is not None and identity.is_file() else "",
         "images": str(len(train)),
         "size": str(train.size),
         "channels": str(train.channels),
     }
-    if key["teacher_sha256"] and path.is_file() and read_metadata(path) == key:
-        return read_weights(path)["logits"]
+    path = folder.file(TEACHER_LOGITS_FILE)
+    candidates = [path] + ([identity.parent / TEACHER_LOGITS_FILE] if identity is not None else [])
+    for found in candidates:
+        if key["teacher_sha256"] and found.is_file() and read_metadata(found) == key:
+            logits = read_weights(found)["logits"]
+            if found != path and dist.is_main():
+                save_weights({"logits": logits}, path, metadata=key)
+            return logits
     logits = teacher_logits(teacher, train, device)
     if dist.is_main() and key["teacher_sha256"]:
         save_weights({"logits": logits}, path, metadata=key)

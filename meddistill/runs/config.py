@@ -14,7 +14,8 @@ from meddistill.data.loader import load_dataset
 from meddistill.data.options import DataOptions
 from meddistill.distillation.base import METHODS
 from meddistill.io.atomic import atomic_write_json
-from meddistill.models.registry import MODELS
+from meddistill.models.external import is_external
+from meddistill.models.factory import check_model_name
 
 PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
@@ -65,6 +66,14 @@ def default_preset() -> str:
 
 
 AUTO_METHOD = "auto"  # not a method: search the logit methods on validation data (meddistill.runs.search)
+PRETRAINED_CHOICES = ("none", "teacher", "student", "both")  # which models start from ImageNet weights
+# The models --pretrained starts from when the user named none: timm models that have ImageNet weights.
+PRETRAINED_DEFAULTS = {"teacher": "timm/resnet18", "student": "timm/mobilenetv3_small_050"}
+
+
+def pretrained_roles(pretrained: str) -> tuple[str, ...]:
+    """The settings (``teacher``, ``student``) whose models start from ImageNet weights."""
+    return {"none": (), "teacher": ("teacher",), "student": ("student",), "both": ("teacher", "student")}[pretrained]
 
 
 @dataclass
@@ -78,8 +87,8 @@ class RunConfig:
     group_column: str | None = None  # labels-CSV column with the patient id: splits keep a patient together
     group_pattern: str | None = None  # regular expression over file names; its first group is the patient key
     drop_duplicates: bool = False  # drop val and test images that copy a training image (exactly or nearly)
-    teacher: str = "resnet18"  # registered teacher architecture
-    student: str = "tiny_cnn"  # registered student architecture
+    teacher: str = "resnet18"  # teacher architecture: one of MedDistill's models or any timm name (timm/NAME)
+    student: str = "tiny_cnn"  # student architecture, likewise
     method: str = "kd"  # distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)
     kd_temperature: float = 4.0  # softmax temperature T of Hinton KD
     kd_alpha: float = 0.5  # weight of the soft (teacher) term; 1 - alpha goes to the labels
@@ -105,6 +114,9 @@ class RunConfig:
     teacher_weights: str | None = (
         None  # local .safetensors or .pt/.pth state dict to start the teacher from (used as is if teacher_epochs is 0)
     )
+    teacher_classes: list[str] | None = None  # an imported teacher's class names in the order of its outputs
+    pretrained: str = "none"  # none, teacher, student or both: start from timm's ImageNet weights
+    student_weights: str | None = None  # local ImageNet weights file for the student (with pretrained)
     latency_runs: int = 200  # batch-1 timings whose median is reported
     world_size: int = 1  # processes that trained the run (torchrun)
     checkpoint_seconds: float = 30.0  # training state is saved after the first epoch, then at most this often
@@ -130,6 +142,11 @@ class RunConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         values = {**PRESETS[preset], "preset": preset, **given}
         values["given"] = sorted(set(given) - {"data", "given"})
+        if is_external(values.get("teacher_weights")) and "teacher_epochs" not in given:
+            values["teacher_epochs"] = 0  # an ONNX / TorchScript teacher is used as is unless the user said otherwise
+        for setting in pretrained_roles(values.get("pretrained", "none")):  # a default the user did not type
+            if setting not in given:
+                values[setting] = PRETRAINED_DEFAULTS[setting]
         return cls(**values)
 
     def validate(self) -> "RunConfig":
@@ -139,10 +156,32 @@ class RunConfig:
             ValueError: an unknown architecture or method (listing the valid
                 names) or a setting out of range.
         """
-        MODELS.entry(self.teacher)
-        MODELS.entry(self.student)
+        if self.pretrained not in PRETRAINED_CHOICES:
+            raise ValueError(f"pretrained must be one of {', '.join(PRETRAINED_CHOICES)}, got {self.pretrained!r}")
+        external = is_external(self.teacher_weights)
+        if not external:
+            check_model_name(self.teacher)
+        check_model_name(self.student)
         if self.method != AUTO_METHOD:
             METHODS.entry(self.method)
+        if external:
+            name = Path(self.teacher_weights).name
+            if self.teacher_epochs:
+                raise ValueError(
+                    f"{name} is an ONNX or TorchScript teacher, which is used as is and not fine-tuned; leave out "
+                    "--teacher-epochs (or give 0), or give its weights as .safetensors/.pth with --teacher ARCH to "
+                    "fine-tune it."
+                )
+            if self.method != AUTO_METHOD and METHODS.entry(self.method).factory.uses_features:
+                raise ValueError(
+                    f"{self.method} distils the teacher's feature maps, which {name} does not expose (only its "
+                    "outputs); choose a logit method: kd, dkd, dist or kd_ls."
+                )
+        if "teacher" in pretrained_roles(self.pretrained) and self.teacher_epochs == 0:
+            raise ValueError(
+                "--pretrained starts the teacher from ImageNet weights, which must then be trained on this data; "
+                "give --teacher-epochs 1 or more."
+            )
         checks = [
             (self.kd_temperature > 0, f"kd_temperature must be > 0, got {self.kd_temperature}"),
             (0 <= self.kd_alpha <= 1, f"kd_alpha must be between 0 and 1, got {self.kd_alpha}"),
@@ -194,6 +233,17 @@ class RunConfig:
     def arch_for(self, role: str) -> str:
         """The architecture of a run's model: the teacher's for "teacher", the student's for both students."""
         return self.teacher if role == "teacher" else self.student
+
+    def starts_pretrained(self, role: str) -> bool:
+        """Whether ``role``'s model starts from ImageNet weights (``--pretrained``)."""
+        return ("teacher" if role == "teacher" else "student") in pretrained_roles(self.pretrained)
+
+    def pretrained_file(self, role: str) -> str | None:
+        """The local ImageNet weights file for ``role`` (``--teacher-weights`` / ``--student-weights`` beside
+        ``--pretrained``), None to use the cache or download."""
+        if not self.starts_pretrained(role):
+            return None
+        return self.teacher_weights if role == "teacher" else self.student_weights
 
     def resolved_image_size(self, native: int) -> int:
         """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""

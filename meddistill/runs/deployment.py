@@ -6,6 +6,8 @@ The exported files stay in the run folder's ``exports/``, so what was timed is w
 
 from __future__ import annotations
 
+import shutil
+
 import torch
 
 from meddistill.data.tensors import Batches
@@ -52,7 +54,12 @@ def deployed_latency(
         path = folder.file(EXPORTS_DIR) / f"{role}{format_extension(fmt)}"
         try:
             calibration = calibration_images(train, seed=seed) if EXPORTS.entry(fmt).factory.needs_calibration else None
-            export_model(model, fmt, path, train.channels, train.size, calibration)
+            if getattr(model, "kind", None) == fmt:  # an imported ONNX teacher is deployed as the file it came as
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(model.source, path)
+            else:
+                exported = getattr(model, "exportable", model)  # a TorchScript teacher: its scripted module
+                export_model(exported, fmt, path, train.channels, train.size, calibration)
             latency, throughput = measure_exported_latency(path, fmt, train.channels, train.size, threads, runs)
         except (RuntimeError, ValueError, OSError) as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]

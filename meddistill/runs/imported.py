@@ -11,6 +11,7 @@ from meddistill.data.tensors import Batches
 from meddistill.errors import WeightsError
 from meddistill.evaluation.metrics import auc_score
 from meddistill.io.weights import file_sha256
+from meddistill.models.external import teacher_file_kind
 from meddistill.runs.config import RunConfig
 from meddistill.training import distributed as dist
 
@@ -42,10 +43,22 @@ def check_imported_teacher(
 
 
 def teacher_source(config: RunConfig, scores: dict[str, float] | None = None) -> dict:
-    """Where the teacher came from: trained here, or an imported weights file (its name and SHA-256), used as is
-    (with its val scores) or fine-tuned."""
-    if not config.teacher_weights:
+    """Where the teacher came from: trained here (from random or ImageNet weights), or an imported file (its name,
+    format and SHA-256), used as is (with its val scores) or fine-tuned."""
+    path = Path(config.teacher_weights) if config.teacher_weights else None
+    if config.starts_pretrained("teacher"):
+        source = {"kind": "pretrained (ImageNet), fine-tuned here", "weights": config.teacher}
+        if path is not None:
+            source.update(file=path.name, sha256=file_sha256(path) if path.is_file() else "")
+        return source
+    if path is None:
         return {"kind": "trained here"}
-    path = Path(config.teacher_weights)
     kind = "imported, used as is" if config.teacher_epochs == 0 else "imported, fine-tuned here"
-    return {"kind": kind, "file": path.name, "sha256": file_sha256(path) if path.is_file() else "", **(scores or {})}
+    fmt = teacher_file_kind(path) if path.is_file() else "weights"
+    return {
+        "kind": kind,
+        "format": fmt,
+        "file": path.name,
+        "sha256": file_sha256(path) if path.is_file() else "",
+        **(scores or {}),
+    }

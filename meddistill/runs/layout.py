@@ -12,6 +12,7 @@ A run folder holds::
     report.json          the test metrics, sizes and latencies of every model
     predictions.npz      test labels and each model's test probabilities
     <role>.safetensors   the trained weights of each model
+    teacher.onnx / teacher.torchscript.pt  an imported ONNX or TorchScript teacher (instead of teacher.safetensors)
     teacher_logits.safetensors  the teacher's logits on the train split, reused by resume and later students
     checkpoints/         per-epoch training state (resume)
     exports/             exported models and their checks
@@ -32,6 +33,7 @@ import torch
 
 from meddistill.errors import MedDistillError
 from meddistill.io.weights import load_weights
+from meddistill.models.external import load_external_teacher
 from meddistill.models.factory import create_model
 from meddistill.runs.config import RunConfig
 
@@ -48,6 +50,7 @@ TEACHER_LOGITS_FILE = "teacher_logits.safetensors"
 SEARCH_FILE = "search.json"  # --method auto: every candidate tried, its val scores and seconds
 CHECKPOINTS_DIR = "checkpoints"
 EXPORTS_DIR = "exports"
+EXTERNAL_TEACHER_FILES = {"onnx": "teacher.onnx", "torchscript": "teacher.torchscript.pt"}  # kind -> name
 
 
 def check_role(role: str) -> str:
@@ -108,8 +111,17 @@ class RunFolder:
         """Where a role's trained weights are (or will be)."""
         return self.path / weights_name(role)
 
+    def external_teacher(self) -> Path | None:
+        """The imported ONNX or TorchScript teacher kept in the folder, if the run has one."""
+        found = [self.path / name for name in EXTERNAL_TEACHER_FILES.values() if (self.path / name).is_file()]
+        return found[0] if found else None
+
+    def teacher_file(self) -> Path:
+        """The file that is the run's teacher: its weights, or the imported ONNX / TorchScript file."""
+        return self.external_teacher() or self.weights("teacher")
+
     def has_weights(self, role: str) -> bool:
-        return self.weights(role).is_file()
+        return self.weights(role).is_file() or (role == "teacher" and self.external_teacher() is not None)
 
     def predictions(self) -> dict[str, np.ndarray]:
         """``{"labels": (N,), predictions_key(role): (N, K), ...}`` from ``predictions.npz``."""
@@ -139,8 +151,13 @@ class RunFolder:
                 "wait for the run to finish or resume it with `meddistill resume`."
             )
         config, summary = self.config(), self.summary()
-        arch = config.arch_for(role)
-        model = create_model(arch, len(summary["classes"]), summary["channels"], summary["train_image_size"])
+        classes, channels, size = summary["classes"], summary["channels"], summary["train_image_size"]
+        if role == "teacher" and self.external_teacher() is not None:
+            teacher = load_external_teacher(
+                self.external_teacher(), len(classes), channels, size, classes, config.teacher_classes
+            )
+            return teacher.to(device).eval()
+        model = create_model(config.arch_for(role), len(classes), channels, size)
         load_weights(model, self.weights(role))
         return model.to(device).eval()
 

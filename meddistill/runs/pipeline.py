@@ -10,6 +10,7 @@ finishes it.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,6 +25,7 @@ from meddistill.evaluation.metrics import agreement, classification_metrics
 from meddistill.evaluation.significance import verdicts
 from meddistill.io.atomic import atomic_write, atomic_write_json
 from meddistill.io.weights import load_weights, save_weights
+from meddistill.models.external import teacher_file_kind
 from meddistill.models.factory import model_info
 from meddistill.runs.building import build, build_method, cached_teacher_logits, fit_settings, pick_device
 from meddistill.runs.config import AUTO_METHOD, RunConfig
@@ -33,6 +35,7 @@ from meddistill.runs.layout import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     DATASET_FILE,
+    EXTERNAL_TEACHER_FILES,
     METRICS_FILE,
     PREDICTIONS_FILE,
     REPORT_FILE,
@@ -50,10 +53,20 @@ from meddistill.training.state import FitResult, Progress
 
 def _train_role(role, config, dataset, batches, device, folder, callback, should_stop, teacher=None):
     """The trained model of ``role`` and its ``FitResult`` (saved one if it was trained before; None if imported)."""
+    if folder.has_weights(role) and role == "teacher" and folder.external_teacher():
+        return folder.load_model(role, device), None
     model = build(config, dataset, role)
     if folder.has_weights(role):
         return load_weights(model, folder.weights(role)).to(device), saved_fit(folder.file(CHECKPOINTS_DIR), role)
-    if role == "teacher" and config.teacher_weights:
+    if role == "teacher" and getattr(model, "opaque", False):  # ONNX / TorchScript: used as is, kept in the folder
+        check_imported_teacher(model, batches["val"], device, dataset.class_names, config)
+        if dist.is_main():
+            kind = teacher_file_kind(config.teacher_weights)
+            atomic_write(
+                folder.file(EXTERNAL_TEACHER_FILES[kind]), lambda tmp: shutil.copyfile(config.teacher_weights, tmp)
+            )
+        return model.to(device), None
+    if role == "teacher" and config.teacher_weights and not config.starts_pretrained(role):
         load_weights(model, config.teacher_weights)
         if config.teacher_epochs == 0:  # kept in the run folder like a trained teacher (Compare, Explain, export)
             check_imported_teacher(model.to(device), batches["val"], device, dataset.class_names, config)
@@ -70,7 +83,7 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     method = build_method(config, model, teacher, dataset.channels, size) if role == "student_kd" else None
     logits = None
     if method is not None and not method.uses_features and not config.augment_students:
-        logits = cached_teacher_logits(folder, teacher, batches["train"], device)
+        logits = cached_teacher_logits(folder, teacher, batches["train"], device, config)
     result = fit(
         model,
         batches["train"],
@@ -86,6 +99,15 @@ def _train_role(role, config, dataset, batches, device, folder, callback, should
     if dist.is_main():
         save_weights(model, folder.weights(role), metadata={"arch": model.arch, "role": role})
     return model, result
+
+
+def _record_normalisation(config: RunConfig, models: dict, folder: RunFolder) -> None:
+    """Write into config.json (``extra.input_normalisation``) the input normalisation each timm model's weights
+    expect, which the model applies itself."""
+    normalisation = {r: m.normalisation for r, m in models.items() if getattr(m, "normalisation", None)}
+    if normalisation and dist.is_main():
+        config.extra["input_normalisation"] = normalisation
+        config.save(folder.file(CONFIG_FILE))
 
 
 def _best_val(result: FitResult | None) -> dict:
@@ -176,6 +198,7 @@ def execute(
         models[role], results[role] = _train_role(
             role, config, dataset, batches, device, folder, on_progress, should_stop, models.get("teacher")
         )
+    _record_normalisation(config, models, folder)
 
     if dist.is_main():  # the kept model's history (with --method auto, the chosen candidate's, not the last one's)
         history.update({role: result.history for role, result in results.items() if result is not None})
@@ -202,7 +225,7 @@ def execute(
         )
         report["models"][role] = entry
     if "teacher" in report["models"]:
-        imported = config.teacher_weights and config.teacher_epochs == 0
+        imported = config.teacher_weights and config.teacher_epochs == 0 and not config.starts_pretrained("teacher")
         scores = val_scores(models["teacher"], batches["val"], device) if imported else None
         report["models"]["teacher"]["source"] = teacher_source(config, scores)
     if folder.file(SEARCH_FILE).is_file():

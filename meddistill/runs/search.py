@@ -62,7 +62,9 @@ def search(
         Cancelled: ``should_stop()`` turned true (like any run).
     """
     size = config.resolved_image_size(dataset.image_size)
-    logits = None if config.augment_students else cached_teacher_logits(folder, teacher, batches["train"], device)
+    logits = (
+        None if config.augment_students else cached_teacher_logits(folder, teacher, batches["train"], device, config)
+    )
     started, unit, best, candidates = time.perf_counter(), None, None, []
     for method, temperature, alpha, beta in GRID:
         if unit is not None and time.perf_counter() - started + unit > budget * unit:

@@ -158,12 +158,21 @@ def report_csv(report: dict) -> str:
 
 
 def teacher_line(report: dict) -> str:
-    """'Teacher: trained here' or 'Teacher: imported from FILE (sha256 abcdef12…), used as is'."""
-    source = report.get("models", {}).get("teacher", {}).get("source") or {"kind": "trained here"}
+    """Where the teacher came from: 'Teacher: trained here', 'Teacher: timm/resnet18 from ImageNet weights,
+    fine-tuned here' or 'Teacher: imported ONNX model FILE (sha256 abcdef12…), used as is (val AUC 0.91)'."""
+    teacher = report.get("models", {}).get("teacher", {})
+    source = teacher.get("source") or {"kind": "trained here"}
+    if source["kind"].startswith("pretrained"):
+        start = f" ({source['file']})" if source.get("file") else ""
+        return (
+            f"Teacher: {source.get('weights', teacher.get('arch', ''))} from ImageNet weights{start}, fine-tuned here"
+        )
     if "file" not in source:
         return f"Teacher: {source['kind']}"
     kind = source["kind"].removeprefix("imported, ")
-    return f"Teacher: imported from {source['file']} (sha256 {source.get('sha256', '')[:12]}…), {kind}"
+    fmt = {"onnx": "ONNX model ", "torchscript": "TorchScript model "}.get(source.get("format", ""), "")
+    val = f" (val AUC {source['val_auc']:.3f})" if "val_auc" in source else ""
+    return f"Teacher: imported {fmt}{source['file']} (sha256 {source.get('sha256', '')[:12]}…), {kind}{val}"
 
 
 def verdict_lines(report: dict) -> list[tuple[str, str]]:

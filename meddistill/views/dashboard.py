@@ -52,14 +52,14 @@ def config_from_fields(preset: str, data: str, fields: dict) -> RunConfig:
 
 
 @functools.lru_cache(maxsize=8)
-def _dataset_shape(source: str, options: DataOptions = DataOptions()) -> tuple[int, int, int, int]:  # noqa: B008
+def dataset_shape(source: str, options: DataOptions = DataOptions()) -> tuple[int, int, int, int]:  # noqa: B008
     dataset = load_dataset(source, options=options)
     return len(dataset.splits["train"]), dataset.channels, dataset.image_size, dataset.num_classes
 
 
 def plan_text(config: RunConfig) -> str:
     """What each model of the run will train and about how long (steps timed once per architecture and size)."""
-    train, channels, native, classes = _dataset_shape(config.data, config.data_options())
+    train, channels, native, classes = dataset_shape(config.data, config.data_options())
     size = config.resolved_image_size(native)
     return describe_plan(plan_run(config, train, channels, size, classes))
 
@@ -71,7 +71,7 @@ def demo_estimate() -> str | None:
         config = quickstart_config(download=False)
     except DataError:
         return None
-    train, channels, native, classes = _dataset_shape(config.data)
+    train, channels, native, classes = dataset_shape(config.data)
     plans = plan_run(config, train, channels, config.resolved_image_size(native), classes)
     minutes = sum(p.seconds for p in plans) / 60
     return f"about {max(1, round(minutes))} minute{'s' if round(minutes) > 1 else ''}"

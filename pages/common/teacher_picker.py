@@ -1,0 +1,67 @@
+"""The Train page's teacher choice: train it here, start from ImageNet weights, upload a trained model, or reuse
+another run's teacher. Returns the run settings it decides; the checks live in ``meddistill.views.teachers``."""
+
+from __future__ import annotations
+
+from meddistill.data.options import DataOptions
+from meddistill.runs.config import PRETRAINED_DEFAULTS
+from meddistill.views.dashboard import dataset_shape
+from meddistill.views.teachers import (
+    PRETRAINED,
+    REUSE,
+    TEACHER_SOURCES,
+    UPLOAD,
+    UPLOAD_TYPES,
+    describe_model,
+    model_choices,
+    reusable_teachers,
+    store_teacher_upload,
+)
+
+
+def _model_box(column, label: str, default: str, key: str, data: tuple[str, DataOptions], cap: int) -> str:
+    """A searchable model picker (MedDistill's teachers, then timm's zoo) with the picked model's parameters and
+    FLOPs at the size it will train at (the dataset's, capped by the preset)."""
+    options = model_choices("teacher")
+    name = column.selectbox(label, options, index=options.index(default), key=key, help="Type to search timm's zoo.")
+    _, channels, native, classes = dataset_shape(*data)
+    column.caption(describe_model(name, channels, min(native, cap), classes))
+    return name
+
+
+def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> dict:
+    """The teacher widgets in ``column`` for dataset ``source`` read with ``options``; returns the RunConfig fields
+    they set (teacher, teacher_weights, pretrained, ...)."""
+    data = (source, options)
+    choice = column.radio("Teacher", TEACHER_SOURCES, key="teacher_source")
+    cap = preset["max_image_size"]
+    if choice == PRETRAINED:
+        teacher = _model_box(column, "Architecture (timm)", PRETRAINED_DEFAULTS["teacher"], "t_pre", data, cap)
+        both = column.checkbox("Start the student from ImageNet weights too", key="pretrained_both")
+        column.caption("Downloaded once into the usual cache; offline, give the weights file on the command line.")
+        return {"teacher": teacher, "pretrained": "both" if both else "teacher"}
+    if choice == UPLOAD:
+        upload = column.file_uploader(
+            "Trained teacher (.safetensors, .pt/.pth state dict, TorchScript .pt, or .onnx)", type=list(UPLOAD_TYPES)
+        )
+        teacher = _model_box(
+            column, "Its architecture (not for ONNX/TorchScript)", preset["teacher"], "t_up", data, cap
+        )
+        order = column.text_input("Its class order, comma-separated (blank: the dataset's order)", key="t_classes")
+        if upload is None:
+            column.info("Upload the teacher file; it is checked against the dataset before the run is queued.")
+            return {"teacher": teacher}
+        path = store_teacher_upload(upload.getvalue(), upload.name)
+        classes = [c.strip() for c in order.split(",") if c.strip()] or None
+        return {"teacher": teacher, "teacher_weights": str(path), "teacher_classes": classes}
+    if choice == REUSE:
+        runs = reusable_teachers(source)
+        if not runs:
+            column.info("No finished run on this dataset yet: train one first, then reuse its teacher here.")
+            return {"teacher": preset["teacher"]}
+        label = column.selectbox("Run whose teacher to reuse", list(runs), key="t_reuse")
+        arch, path, size = runs[label]
+        column.caption("Not trained again; its logits on the training images are reused when they match.")
+        return {"teacher": arch, "teacher_weights": path, "image_size": size}
+    teacher = _model_box(column, "Architecture", preset["teacher"], "t_here", data, cap)
+    return {"teacher": teacher}
