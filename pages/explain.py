@@ -18,7 +18,7 @@ from meddistill.views.cases import (
     window_presets,
     window_settings,
 )
-from meddistill.views.figures import deletion_figure
+from meddistill.views.figures import faithfulness_figure
 from pages.common.ui import dataset_for, guarded, md, page, pick_run
 
 page(
@@ -114,7 +114,14 @@ with guarded("Could not open this run"):
     b.metric(
         "Top-20% overlap (IoU)", f"{agreement['iou']:.2f}", help="Overlap of the 20% most salient pixels of each map."
     )
-    st.plotly_chart(deletion_figure(result["deletion"]), width="stretch")
+    st.markdown("**Does each map show what the model uses?**")
+    for role, label in (("teacher", "The teacher's map"), ("student", "The student's map")):
+        st.write(result["faithfulness"][role].sentence(f"{label} ({explainer_label(method)})"))
+    st.plotly_chart(faithfulness_figure(result["faithfulness"]), width="stretch")
+    st.caption(
+        "RISE (Petsiuk et al., 2018): blocks at the map's own resolution are replaced by a blurred copy of the scan "
+        "(deletion) or put back into it (insertion), in the map's order and in random orders (the mean of 5)."
+    )
 
     st.subheader("Over the test split")
     if st.button("Compute the mean map agreement on up to 100 test scans", key="mean_agreement"):

@@ -1,4 +1,4 @@
-"""Map agreement and the deletion test: golden values, and Grad-CAM finding a planted signal."""
+"""Map agreement and the RISE faithfulness test: golden values, and Grad-CAM finding a planted signal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from torch import nn
 
 from meddistill.data.tensors import to_tensor
 from meddistill.explain import (
+    blurred_copy,
     curve_area,
-    deletion_curve,
+    faithfulness,
+    map_resolution,
     mean_saliency_agreement,
     pearson,
     predict_proba,
@@ -72,17 +74,34 @@ class _SumNet(nn.Module):
         yield torch.zeros(1)
 
 
-def test_deletion_curve_golden():
-    image = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]]) - 1.0  # (1, 2, 2), minimum 0 = baseline
-    sal = np.array([[0.1, 0.9], [0.5, 0.2]])  # removal order: pixel values 2, 1, 0, 3
-    fractions, probs = deletion_curve(_SumNet(), image, sal, target=1, steps=4)
-    sums = np.array([6.0, 4.0, 3.0, 3.0, 0.0])
+def test_rise_curves_golden():
+    """Blocks of a 4x4 image on a 2x2 grid (upscaled to the minimum grid is not allowed here: grid <= side)."""
+    from meddistill.explain.faithfulness import block_order, curves
+
+    image = torch.arange(16.0).reshape(1, 4, 4)
+    heat = np.zeros((4, 4))
+    heat[2:, 2:] = 1.0  # block 3 first, then 0, 1, 2 (ties by position)
+    order = block_order(heat, 2)
+    assert order.tolist() == [3, 0, 1, 2]
+    blurred = blurred_copy(image)
+    fractions, deletion, insertion = curves(_SumNet(), image, order, 2, target=1, steps=4)
     np.testing.assert_allclose(fractions, [0, 0.25, 0.5, 0.75, 1.0])
-    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-sums)), rtol=1e-12)
-    _, two = deletion_curve(_SumNet(), image, sal, target=1, steps=2, baseline=-1.0)
-    np.testing.assert_allclose(two, 1 / (1 + np.exp(-np.array([6.0, 3.0 + 0.0 - 2.0, -4.0]))), rtol=1e-12)
-    with pytest.raises(ValueError, match="saliency_map must be"):
-        deletion_curve(_SumNet(), image, np.zeros((3, 3)))
+    for k, blocks in enumerate([[], [3], [3, 0], [3, 0, 1], [3, 0, 1, 2]]):
+        mask = np.isin(np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]), blocks)
+        removed = torch.where(torch.from_numpy(mask), blurred[0], image[0]).sum().item()
+        inserted = torch.where(torch.from_numpy(mask), image[0], blurred[0]).sum().item()
+        assert deletion[k] == pytest.approx(1 / (1 + np.exp(-removed)), rel=1e-9)
+        assert insertion[k] == pytest.approx(1 / (1 + np.exp(-inserted)), rel=1e-9)
+    assert insertion[-1] == pytest.approx(deletion[0]) and deletion[-1] == pytest.approx(insertion[0])
+
+
+def test_blurred_copy_keeps_the_mean_and_smooths():
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.random((1, 28, 28), dtype=np.float32))
+    blurred = blurred_copy(image)
+    assert blurred.shape == image.shape
+    assert abs(float(blurred.mean() - image.mean())) < 0.02
+    assert float(blurred.std()) < 0.5 * float(image.std())  # noise is smoothed away
 
 
 def _planted(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,7 +143,7 @@ def planted():
     return model, test_x, test_labels, corners
 
 
-def test_gradcam_finds_the_planted_patch_and_deletion_beats_random(planted):
+def test_gradcam_finds_the_planted_patch_and_beats_same_smoothness_random_blocks(planted):
     model, test_x, labels, corners = planted
     inside, recall, near, control, area_cam, area_random = [], [], [], [], [], []
     for i in np.flatnonzero(labels == 1)[:50]:
@@ -139,8 +158,9 @@ def test_gradcam_finds_the_planted_patch_and_deletion_beats_random(planted):
         recall.append((top & patch).sum() / patch.sum())
         near.append((top & ring).sum() / top.sum())
         control.append((top_mask(noise, 0.2) & patch).sum() / patch.sum())
-        area_cam.append(curve_area(*deletion_curve(model, test_x[i], cam, target=1)))
-        area_random.append(curve_area(*deletion_curve(model, test_x[i], noise, target=1)))
+        result = faithfulness(model, test_x[i], cam, target=1, grid=map_resolution(model, test_x[i]))
+        area_cam.append((result.deletion_area, result.insertion_area))
+        area_random.append((result.random_deletion_area, result.random_insertion_area))
     assert np.mean(inside) >= 0.6, np.mean(inside)  # the map's top 20% pixels fall mostly inside the patch
     assert np.mean(recall) >= 0.6, np.mean(recall)  # the patch lies in the map's top 20%
     assert np.mean(near) >= 0.6, np.mean(near)  # and the top 20% lies on the patch or within 3 px of it
@@ -149,20 +169,29 @@ def test_gradcam_finds_the_planted_patch_and_deletion_beats_random(planted):
         f"inside {np.mean(inside):.3f}, recall {np.mean(recall):.3f}, near {np.mean(near):.3f}, random "
         f"{np.mean(control):.3f}"
     )
-    assert np.mean(area_cam) < np.mean(area_random), (np.mean(area_cam), np.mean(area_random))
+    cam_deletion, cam_insertion = np.mean(area_cam, axis=0)
+    random_deletion, random_insertion = np.mean(area_random, axis=0)
+    print(f"deletion {cam_deletion:.3f} vs random {random_deletion:.3f}; insertion {cam_insertion:.3f}")
+    print(f"vs random {random_insertion:.3f}")
+    assert cam_deletion < random_deletion  # removing what the map points at (the patch) drops the class first
+    assert cam_insertion > random_insertion  # and putting it back restores it first
 
 
-def test_deletion_curve_starts_at_the_prediction_and_is_batched(planted):
+def test_faithfulness_starts_at_the_prediction_in_one_batch_per_order(planted):
     model, test_x, _, _ = planted
     calls = []
     handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
     try:
-        fractions, probs = deletion_curve(model, test_x[0], saliency(model, test_x[0]), steps=10)
+        result = faithfulness(model, test_x[0], saliency(model, test_x[0]), steps=10, seeds=2)
     finally:
         handle.remove()
-    assert calls[-1] == 11 and fractions.shape == probs.shape == (11,)
-    assert probs[0] == pytest.approx(predict_proba(model, test_x[0]).max(), abs=1e-5)
-    assert not model.training
+    assert calls[-4:] == [1, 22, 22, 22]  # the prediction, then deletion + insertion of the map and 2 random orders
+    assert result.fractions.shape == result.deletion.shape == result.insertion.shape == (11,)
+    assert result.deletion[0] == pytest.approx(predict_proba(model, test_x[0]).max(), abs=1e-5)
+    assert result.grid >= 7 and not model.training
+    assert "random map of " in result.sentence("Grad-CAM")
+    with pytest.raises(ValueError, match="saliency_map must be"):
+        faithfulness(model, test_x[0], np.zeros((3, 3)))
 
 
 def test_mean_saliency_agreement(planted):

@@ -2,11 +2,11 @@
 
 ``methods`` holds the saliency registry (Grad-CAM, occlusion, integrated
 gradients), ``maps`` scales and compares maps, ``faithfulness`` runs the
-deletion test, ``overlay`` blends a map on a scan and ``pair`` explains one
+RISE deletion and insertion tests, ``overlay`` blends a map on a scan and ``pair`` explains one
 scan with teacher and student together.
 """
 
-from meddistill.explain.faithfulness import curve_area, deletion_curve
+from meddistill.explain.faithfulness import Faithfulness, blurred_copy, curve_area, faithfulness, faithfulness_sentence
 from meddistill.explain.maps import normalise, pearson, random_map, top_iou, top_mask
 from meddistill.explain.methods import (
     EXPLAINERS,
@@ -14,6 +14,7 @@ from meddistill.explain.methods import (
     Explainer,
     available_explainers,
     explainer_label,
+    map_resolution,
     predict_proba,
     saliency,
     untouched,
@@ -29,7 +30,11 @@ __all__ = [
     "Explanation",
     "available_explainers",
     "curve_area",
-    "deletion_curve",
+    "Faithfulness",
+    "blurred_copy",
+    "faithfulness",
+    "faithfulness_sentence",
+    "map_resolution",
     "explain_pair",
     "explainer_label",
     "mean_saliency_agreement",

@@ -77,6 +77,10 @@ class Explainer:
         """Raw attribution (S, S) for one image (1, C, S, S) and class ``target``."""
         raise NotImplementedError
 
+    def resolution(self, image: torch.Tensor) -> int:
+        """How many independent cells per side the map has for (1, C, S, S) input (default: every pixel)."""
+        return int(image.shape[-1])
+
 
 @EXPLAINERS.register("gradcam", label="Grad-CAM", uses_layer=True, needs_gradients=True)
 class GradCAM(Explainer):
@@ -93,6 +97,19 @@ class GradCAM(Explainer):
                 f"{self.layer or self.model.target_layer!r} gave {tuple(cam.shape)}"
             )
         return LayerAttribution.interpolate(cam, tuple(image.shape[-2:]), interpolate_mode="bilinear")[0, 0]
+
+    def resolution(self, image: torch.Tensor) -> int:
+        """The side of the target layer's feature map (what Grad-CAM is computed at before upsampling)."""
+        seen = {}
+        handle = target_module(self.model, self.layer).register_forward_hook(
+            lambda m, i, o: seen.__setitem__("side", o.shape[-1])
+        )
+        try:
+            with torch.no_grad():
+                self.model(image)
+        finally:
+            handle.remove()
+        return int(seen["side"])
 
 
 @EXPLAINERS.register("occlusion", label="Occlusion", uses_layer=False, needs_gradients=False)
@@ -113,6 +130,11 @@ class OcclusionMap(Explainer):
             perturbations_per_eval=32,
         )
         return attr[0].abs().sum(0)
+
+    def resolution(self, image: torch.Tensor) -> int:
+        """Window positions per side: about 7 windows, half-overlapping."""
+        side = int(image.shape[-1])
+        return max(1, side // max(1, (max(1, round(side / 7)) | 1) // 2))
 
 
 @EXPLAINERS.register("integrated_gradients", label="Integrated gradients", uses_layer=False, needs_gradients=True)
@@ -167,7 +189,7 @@ def _batch_of_one(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"image must be a (C, S, S) or (1, C, S, S) tensor, got {getattr(image, 'shape', type(image))}"
         )
-    device = next(model.parameters()).device
+    device = next(iter(model.parameters()), torch.zeros(0)).device
     x = image.detach().to(device=device, dtype=torch.float32)
     return (x[None] if x.dim() == 3 else x).clone()
 
@@ -210,3 +232,11 @@ def saliency(
             raise ValueError(f"target must be a class index from 0 to {classes - 1}, got {target}")
         raw = factory(model, layer).attribute(x, target)
     return normalise(raw)
+
+
+def map_resolution(model: nn.Module, image: torch.Tensor, method: str = "gradcam", layer: str | None = None) -> int:
+    """Independent cells per side of ``method``'s map of ``model`` for one (C, S, S) image: Grad-CAM's feature
+    map side, occlusion's window positions, one per pixel for integrated gradients (the faithfulness test's
+    block size)."""
+    with untouched(model):
+        return EXPLAINERS.entry(method).factory(model, layer).resolution(_batch_of_one(model, image))

@@ -1,5 +1,5 @@
 """Cases for the Explain and Review pages: a run's test scans with both models' predictions,
-explanations with deletion curves, uploaded scans (DICOM de-identified first), and reviews."""
+explanations with faithfulness curves, uploaded scans (DICOM de-identified first), and reviews."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from meddistill.data.folder import decode_file
 from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.data.tensors import Batches, image_tensor
 from meddistill.errors import DataError
-from meddistill.explain.faithfulness import curve_area, deletion_curve
-from meddistill.explain.maps import random_map
+from meddistill.explain.faithfulness import faithfulness
+from meddistill.explain.methods import map_resolution
 from meddistill.explain.pair import explain_pair, mean_saliency_agreement
 from meddistill.io.atomic import atomic_write
 from meddistill.paths import home
@@ -93,19 +93,16 @@ def filter_cases(rows: list[dict], which: str) -> list[dict]:
 
 
 def explain_case(teacher, student, image: np.ndarray, channels: int, size: int, method: str = "gradcam") -> dict:
-    """``explain_pair`` plus deletion curves (each model's map against a random map) and their areas."""
+    """``explain_pair`` plus each model's RISE faithfulness (deletion and insertion against random blocks at the
+    resolution of its map) under ``"faithfulness"``: ``{"teacher": Faithfulness, "student": Faithfulness}``."""
     result = explain_pair(teacher, student, image, channels, size, method=method)
     x = image_tensor(np.asarray(image), channels, size)
-    curves = {}
-    for role, model in (("teacher", teacher), ("student", student)):
-        for kind, heat in (("map", result[role].saliency), ("random", random_map((size, size), seed=0))):
-            fractions, probs = deletion_curve(model, x, heat, target=result["target"])
-            curves[(role, kind)] = {
-                "fractions": fractions.tolist(),
-                "probs": probs.tolist(),
-                "area": curve_area(fractions, probs),
-            }
-    result["deletion"] = curves
+    result["faithfulness"] = {
+        role: faithfulness(
+            model, x, result[role].saliency, target=result["target"], grid=map_resolution(model, x, method)
+        )
+        for role, model in (("teacher", teacher), ("student", student))
+    }
     return result
 
 
@@ -195,3 +192,31 @@ def test_set_agreement(
     count = min(limit, len(test))
     images, _, _ = next(Batches(test.subset(np.arange(count)), dataset.channels, size).iterate(count))
     return {**mean_saliency_agreement(teacher, student, images, method), "images": count}
+
+
+def mean_faithfulness(
+    model, split, channels: int, size: int, method: str = "gradcam", n: int = 50, seed: int = 0
+) -> dict:
+    """Mean RISE areas of ``model``'s maps over up to ``n`` test scans (a seeded sample), each against random blocks
+    at its map's resolution, for the class the model predicts.
+
+    Returns:
+        ``{"images", "grid", "deletion", "insertion", "random_deletion", "random_insertion", "deletion_wins",
+        "insertion_wins"}``: mean areas, and on how many scans the map beat random on each test.
+    """
+    from meddistill.explain.methods import saliency
+
+    picked = np.random.default_rng(seed).permutation(len(split))[:n]
+    rows = []
+    for index in picked:
+        x = image_tensor(split.image(int(index)), channels, size)
+        heat = saliency(model, x, method=method)
+        rows.append(faithfulness(model, x, heat, grid=map_resolution(model, x, method)))
+    areas = {key: float(np.mean([r.areas()[key] for r in rows])) for key in rows[0].areas()}
+    return {
+        "images": len(rows),
+        "grid": rows[0].grid,
+        **areas,
+        "deletion_wins": int(sum(r.deletion_area < r.random_deletion_area for r in rows)),
+        "insertion_wins": int(sum(r.insertion_area > r.random_insertion_area for r in rows)),
+    }

@@ -140,27 +140,35 @@ def reliability_figure(report: dict) -> go.Figure:
     return _layout(figure, 420)
 
 
-def deletion_figure(curves: dict) -> go.Figure:
-    """Deletion curves: probability of the explained class as the most salient pixels are removed.
+def faithfulness_figure(results: dict) -> go.Figure:
+    """Deletion and insertion curves (RISE) of each model's map against random maps of the same block size.
 
     Args:
-        curves: ``{(role, "map" | "random"): {"fractions", "probs", "area"}}`` from ``cases.explain_case``.
+        results: ``{role: Faithfulness}`` from ``cases.explain_case`` (role ``teacher`` or ``student``).
     """
-    figure = go.Figure()
-    colours = {"teacher": COLOURS["teacher"], "student": COLOURS["student_kd"]}
-    for (role, kind), curve in curves.items():
-        label = f"{role} · {'its map' if kind == 'map' else 'random map'} (area {curve['area']:.2f})"
-        figure.add_scatter(
-            x=curve["fractions"],
-            y=curve["probs"],
-            mode="lines",
-            name=label,
-            line=dict(color=colours[role], dash="solid" if kind == "map" else "dot"),
-        )
-    figure.update_layout(
-        title="Deletion: a faithful map makes the probability fall fast (smaller area)",
-        xaxis_title="fraction of pixels removed",
-        yaxis_title="probability",
-        xaxis_tickformat=".0%",
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Deletion (lower area = more faithful)", "Insertion (higher area = more faithful)"),
     )
-    return _layout(figure, 360)
+    colours = {"teacher": COLOURS["teacher"], "student": COLOURS["student_kd"]}
+    for role, result in results.items():
+        for col, test in ((1, "deletion"), (2, "insertion")):
+            for kind, probs, dash in (
+                (f"{role}'s map", getattr(result, test), "solid"),
+                (f"{role}, random blocks", getattr(result, f"random_{test}"), "dot"),
+            ):
+                figure.add_scatter(
+                    x=result.fractions,
+                    y=probs,
+                    mode="lines",
+                    name=kind,
+                    legendgroup=kind,
+                    showlegend=col == 1,
+                    line=dict(color=colours[role], dash=dash),
+                    row=1,
+                    col=col,
+                )
+    figure.update_xaxes(title_text="fraction of blocks moved", tickformat=".0%")
+    figure.update_yaxes(title_text="probability of the explained class", range=[0, 1.02])
+    return _layout(figure, 380)
