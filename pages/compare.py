@@ -7,6 +7,7 @@ import streamlit as st
 
 from meddistill.data.summary import leakage_lines
 from meddistill.evaluation.export import available_formats
+from meddistill.runs.card import model_card
 from meddistill.runs.export import export_run
 from meddistill.runs.layout import LABELS
 from meddistill.views.compare import (
@@ -96,6 +97,21 @@ with dl[3]:
         )
         exported = Path(done["path"])
         st.download_button(f"Download {exported.name}", exported.read_bytes(), file_name=f"{record.id}-{exported.name}")
+
+st.subheader("Model card")
+st.caption(
+    "One self-contained HTML page to hand to a colleague or an ethics board: data and splits, settings, every model "
+    "with 95 % intervals, calibration, deployed latency, example cases with both maps, reviews and limitations "
+    "(print it to PDF from the browser). The same as `meddistill card RUN --out card.html`."
+)
+card_key = f"card_{record.id}"
+if st.button("Prepare the model card", key="prepare_card"):
+    with st.spinner("Explaining example cases with both models..."), guarded("Could not write the model card"):
+        st.session_state[card_key] = model_card(record.path)
+if st.session_state.get(card_key):
+    st.download_button(
+        "Download model card", st.session_state[card_key], file_name=f"{record.id}-model-card.html", mime="text/html"
+    )
 
 st.subheader("Several runs")
 finished = [r for r in jobs.store.list() if r.status == "done"]

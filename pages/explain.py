@@ -5,7 +5,7 @@ import streamlit as st
 from meddistill.data.dicom import DICOM_SUFFIXES
 from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.explain import OPAQUE_NOTE, available_explainers, explainer_label, overlay
-from meddistill.runs.layout import LABELS, RunFolder
+from meddistill.runs.layout import LABELS
 from meddistill.views.cases import (
     FILTER_LABELS,
     FILTERS,
@@ -19,7 +19,7 @@ from meddistill.views.cases import (
     window_settings,
 )
 from meddistill.views.figures import faithfulness_figure
-from pages.common.ui import dataset_for, guarded, md, page, pick_run
+from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
 
 page(
     "Explain",
@@ -28,19 +28,14 @@ page(
 )
 
 
-@st.cache_resource(max_entries=4)
-def models_for(run_path: str):
-    folder = RunFolder(run_path)
-    return folder.load_model("teacher"), folder.load_model("student_kd"), folder.summary()
-
-
 record = pick_run("explain_run")
 if record is None:
     st.info("No finished run yet. Train one on the Train page first.")
     st.stop()
 
 with guarded("Could not open this run"):
-    teacher, student, summary = models_for(str(record.path))
+    teacher, student = run_models(str(record.path))
+    summary = record.folder.summary()
     classes = summary["classes"]
     top = st.columns([1, 2])
     source = top[0].radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)

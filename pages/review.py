@@ -1,17 +1,19 @@
-"""Review: go through cases, record whether you agree with the student, export the log."""
+"""Review: go through cases with both models' maps beside the scan, record agree / disagree / unsure from the
+keyboard, export the log."""
 
 import streamlit as st
 
+from meddistill.runs.layout import LABELS
 from meddistill.runs.reviews import VERDICTS, ReviewStore
 from meddistill.views.cases import FILTER_LABELS, FILTERS, case_label, case_table, filter_cases
-from pages.common.ui import dataset_for, guarded, md, page, pick_run
+from meddistill.views.review import SHORTCUTS, review_images
+from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
 
 page(
     "Review",
-    "A case list with both models' predictions; record agree / disagree / unsure with a note. Reviews are kept with "
-    "the run.",
+    "One case at a time: the scan as stored, where the teacher and the student looked, and your verdict on the "
+    "student. Keys: A agree · D disagree · U unsure · N next · P previous. Reviews are kept with the run.",
 )
-
 
 record = pick_run("review_run")
 if record is None:
@@ -28,38 +30,83 @@ with guarded("Could not open this run"):
     which = left.radio("Show", FILTERS, horizontal=True, format_func=FILTER_LABELS.get)
     order = right.selectbox("Sort by", ["case", "student confidence", "teacher confidence"])
     shown = sorted(filter_cases(cases, which), key=lambda r: r[order])
-    table = [{**r, "review": latest.get(str(r["case"]), {}).get("verdict", "")} for r in shown]
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "teacher confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-            "student confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-        },
-    )
     st.caption(f"{len(shown)} of {len(cases)} cases · {len(latest)} reviewed")
-    if shown:
-        case = st.selectbox("Case to review", shown, format_func=case_label)
-        image_col, form_col = st.columns([1, 2])
-        image_col.image(test.image(case["case"]), caption=case["name"], width=240, clamp=True)
-        with form_col.form("review"):
-            st.markdown(
-                f"Teacher: **{md(case['teacher'])}** ({case['teacher confidence']:.0%}) · Student: "
-                f"**{md(case['student'])}** ({case['student confidence']:.0%})"
-            )
-            previous = latest.get(str(case["case"]), {})
-            verdict = st.radio(
-                "Do you agree with the student?",
-                VERDICTS,
-                index=VERDICTS.index(previous["verdict"]) if previous else 2,
-                horizontal=True,
-            )
-            note = st.text_area("Note", previous.get("note", ""), max_chars=2000)
-            reviewer = st.text_input("Reviewer (optional)", previous.get("reviewer", ""), max_chars=200)
-            if st.form_submit_button("Save review", type="primary"):
-                reviews.record(record.id, case["case"], verdict, note, reviewer)
-                st.success("Saved.")
+    if not shown:
+        st.info("No case matches this filter.")
+        st.stop()
+
+    key = f"review_pos_{record.id}_{which}_{order}"
+    position = min(st.session_state.get(key, 0), len(shown) - 1)
+    case = st.selectbox("Case to review", shown, index=position, format_func=case_label, key=f"pick_{key}_{position}")
+    position = shown.index(case)
+    st.session_state[key] = position
+    teacher, student = run_models(str(record.path))
+    with st.spinner("Computing both models' maps..."):
+        pictures = review_images(
+            teacher, student, test.image(case["case"]), summary["channels"], summary["train_image_size"]
+        )
+    height, width = pictures["scan"].shape[:2]
+    st.markdown(
+        f"**{md(case['name'])}** · truth **{md(case['truth'])}** · {LABELS['teacher']}: **{md(case['teacher'])}** "
+        f"({case['teacher confidence']:.0%}) · {LABELS['student_kd']}: **{md(case['student'])}** "
+        f"({case['student confidence']:.0%})"
+    )
+    columns = st.columns(4)
+    captions = {
+        "scan": f"Scan as stored ({width}x{height} px)",
+        "teacher": f"Teacher's {pictures['method']}",
+        "student": f"Student's {pictures['method']}",
+        "difference": "Difference: red = teacher looks more, blue = student",
+    }
+    for column, (name, caption) in zip(columns, captions.items()):
+        column.image(pictures[name], caption=caption, width="stretch", clamp=True, output_format="PNG")  # lossless
+    st.caption(
+        f"Both maps explain the class **{md(summary['classes'][pictures['target']])}** on one colour scale (blue = "
+        f"low, red = high), computed at {summary['train_image_size']} px and shown on the stored scan; map agreement "
+        f"(Pearson) {pictures['agreement']['pearson']:.2f}. Hover an image and press its expand button to enlarge."
+    )
+
+    previous = latest.get(str(case["case"]), {})
+    if previous:
+        st.info(
+            f"Your last verdict on this case: {previous['verdict']}"
+            + (f" ({previous['note']})" if previous.get("note") else "")
+        )
+    note = st.text_input(
+        "Note (optional)", previous.get("note", ""), max_chars=2000, key=f"note_{record.id}_{case['case']}"
+    )
+    reviewer = st.text_input("Reviewer (optional)", st.session_state.get("reviewer", ""), max_chars=200)
+    st.session_state["reviewer"] = reviewer
+    buttons = st.columns(5)
+    for column, verdict in zip(buttons, VERDICTS):
+        if column.button(
+            f"{verdict.capitalize()} ({SHORTCUTS[verdict].upper()})",
+            key=f"v_{verdict}",
+            shortcut=SHORTCUTS[verdict],
+            type="primary" if verdict == "agree" else "secondary",
+        ):
+            reviews.record(record.id, case["case"], verdict, note, reviewer)
+            st.session_state[key] = min(position + 1, len(shown) - 1)
+            st.toast(f"Saved: {verdict}. Next case.")
+            st.rerun()
+    if buttons[3].button("Previous (P)", key="prev_case", shortcut=SHORTCUTS["previous"], disabled=position == 0):
+        st.session_state[key] = position - 1
+        st.rerun()
+    if buttons[4].button("Next (N)", key="next_case", shortcut=SHORTCUTS["next"], disabled=position == len(shown) - 1):
+        st.session_state[key] = position + 1
+        st.rerun()
+
+    with st.expander("All cases"):
+        table = [{**r, "review": latest.get(str(r["case"]), {}).get("verdict", "")} for r in shown]
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "teacher confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+                "student confidence": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+            },
+        )
     st.download_button(
         "Export cases and reviews (CSV)",
         reviews.export_csv(record.id, cases),

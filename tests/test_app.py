@@ -187,16 +187,22 @@ def test_explain_test_split_and_upload(finished_run, tmp_path):
 def test_review_records_and_exports(finished_run):
     at = open_page("pages/review.py").run()
     assert not at.exception, at.exception
-    at.text_area[0].input("Patch of consolidation, student right")
-    at.radio[1].set_value("agree")
-    at.button[0].click().run()
-    assert not at.exception
+    assert [img.captions for img in at.get("image")][0] == ["Scan as stored (28x28 px)"]
+    first = at.selectbox(key=next(k for k in (b.key for b in at.selectbox) if k and k.startswith("pick_"))).value
+    at.text_input[0].input("Patch of consolidation, student right")
+    at.button(key="v_agree").click().run()  # also the A key (st.button shortcut)
+    assert not at.exception, at.exception
     from meddistill.runs.reviews import ReviewStore
 
     latest = ReviewStore().latest(finished_run.id)
-    assert list(latest.values())[0]["verdict"] == "agree"
-    at.run()
+    assert latest[str(first["case"])]["verdict"] == "agree"
+    assert latest[str(first["case"])]["note"] == "Patch of consolidation, student right"
+    picked = next(b for b in at.selectbox if b.key and b.key.startswith("pick_")).value
+    assert picked["case"] != first["case"]  # saving moved on to the next case
+    at.button(key="prev_case").click().run()
+    assert next(b for b in at.selectbox if b.key and b.key.startswith("pick_")).value["case"] == first["case"]
     assert any("1 reviewed" in c.value for c in at.caption)
+    assert any("Your last verdict on this case: agree" in i.value for i in at.info)
 
 
 def test_explain_mean_agreement_over_test_split(finished_run):
@@ -269,3 +275,35 @@ def test_train_page_reuses_a_finished_runs_teacher_after_checking_it(small_breas
     assert at.number_input(key="te_cpu_file").value == 0  # used as is unless the user asks to fine-tune it
     assert "teacher.safetensors fits: 1 channel(s) at 28 px in, 2 outputs" in at.success[0].value
     assert "val ACC" in at.success[0].value and not at.exception and not at.error
+
+
+@pytest.mark.slow
+def test_review_shows_the_scan_and_maps_at_the_stored_resolution(chest_folder, tmp_path, monkeypatch):
+    """224-px chest X-rays (real ones from ../shared/data, resized when stored), trained at 64 px: the Review page
+    shows the scan, both maps and their difference at 224 x 224, losslessly."""
+    from PIL import Image
+
+    from meddistill.cli import main
+    from tests.conftest import copy_xray_slice
+
+    folder = copy_xray_slice(chest_folder, tmp_path / "xray", per_class=12, splits=("train", "test"))
+    for path in folder.rglob("*.jpeg"):
+        Image.open(path).convert("L").resize((224, 224)).save(path.with_suffix(".png"))
+        path.unlink()
+    args = ["run", "--data", str(folder), "--preset", "smoke", "--image-size", "64", "--threads", "1"]
+    assert main(args) == 0
+    from streamlit.delta_generator import DeltaGenerator
+
+    shown, original = [], DeltaGenerator.image
+
+    def record(self, image, *args, **kwargs):  # what the page hands to st.image: the pixels it displays
+        shown.append((kwargs.get("caption"), getattr(image, "shape", None), kwargs.get("output_format")))
+        return original(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "image", record)
+    at = open_page("pages/review.py").run()
+    assert not at.exception, at.exception
+    assert [caption.split(" (")[0] for caption, _, _ in shown][:2] == ["Scan as stored", "Teacher's Grad-CAM"]
+    assert shown[0][0] == "Scan as stored (224x224 px)" and len(shown) == 4
+    for caption, shape, fmt in shown:
+        assert shape[:2] == (224, 224) and fmt == "PNG", caption

@@ -1,4 +1,4 @@
-"""``meddistill runs``, ``show`` and ``import``: look at runs and datasets without training."""
+"""``meddistill runs``, ``show``, ``card`` and ``import``: look at runs and datasets without training."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 
 from meddistill.cli.train import comparison_table
-from meddistill.runs.store import RunStore
+from meddistill.errors import MedDistillError
+from meddistill.io.atomic import atomic_write
+from meddistill.runs.card import model_card
+from meddistill.runs.store import RunStore, open_run
 from meddistill.views.compare import search_summary
 
 
@@ -19,6 +22,11 @@ def add_commands(commands) -> None:
     show.add_argument("run", help="run id (or prefix) or run folder")
     show.add_argument("--json", action="store_true", help="print report.json as it is")
     show.set_defaults(func=cmd_show)
+    card = commands.add_parser("card", help="write a run's model card: one self-contained HTML file")
+    card.add_argument("run", help="run id (or prefix) or run folder")
+    card.add_argument("--out", default="card.html", help="output file (default card.html)")
+    card.add_argument("--no-examples", action="store_true", help="leave out the example cases and their maps")
+    card.set_defaults(func=cmd_card)
     imported = commands.add_parser("import", help="add a run folder made elsewhere (e.g. with torchrun) to the index")
     imported.add_argument("run_dir")
     imported.set_defaults(func=cmd_import)
@@ -58,6 +66,18 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(line)
     if "agreement" in report:
         print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()))
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    folder = open_run(args.run, RunStore())
+    html = model_card(folder.path, examples=not args.no_examples)
+    out = Path(args.out).expanduser()
+    try:
+        atomic_write(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
+    except OSError as error:
+        raise MedDistillError(f"Could not write {out} ({error.strerror or error}); check the folder exists.") from None
+    print(f"Model card of run {folder.path.name} written to {out} ({len(html) / 1e3:.0f} kB, opens offline).")
     return 0
 
 

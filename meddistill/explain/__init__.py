@@ -19,7 +19,7 @@ from meddistill.explain.methods import (
     saliency,
     untouched,
 )
-from meddistill.explain.overlay import COLORMAPS, overlay
+from meddistill.explain.overlay import COLORMAPS, difference, overlay
 from meddistill.explain.pair import Explanation, explain_pair, mean_saliency_agreement
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Explanation",
     "available_explainers",
     "curve_area",
+    "difference",
     "Faithfulness",
     "blurred_copy",
     "faithfulness",

@@ -49,3 +49,19 @@ def overlay(
     colour = COLORMAPS[colormap](heat) * 255.0
     blended = (1.0 - opacity) * rgb.astype(np.float64) + opacity * colour
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def difference(map_a: np.ndarray, map_b: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Where two maps in [0, 1] disagree, as an (H, W, 3) uint8 picture: red where ``map_a`` is higher, blue where
+    ``map_b`` is, white where they agree (a diverging scale from -1 to 1), resized bilinearly to ``shape``."""
+    a, b = (np.nan_to_num(np.asarray(m, dtype=np.float32)) for m in (map_a, map_b))
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"the maps must be (h, w) of the same shape, got {a.shape} and {b.shape}")
+    diff = a - b
+    if diff.shape != tuple(shape):
+        diff = np.asarray(Image.fromarray(diff, mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
+    d = np.clip(diff, -1.0, 1.0)[..., None]
+    red, blue = np.array([214.0, 39.0, 40.0]), np.array([31.0, 119.0, 180.0])
+    white = np.full(3, 255.0)
+    rgb = np.where(d > 0, white + d * (red - white), white - d * (blue - white))
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)

@@ -14,6 +14,7 @@ import streamlit as st
 from meddistill.errors import MedDistillError
 from meddistill.paths import home
 from meddistill.runs.jobs import JobManager
+from meddistill.runs.layout import RunFolder
 from meddistill.runs.store import RunStore
 from meddistill.views.cases import run_dataset
 from meddistill.views.dashboard import describe_device
@@ -42,6 +43,13 @@ def manager() -> JobManager:
 def dataset_for(run_path: str):
     """The dataset a run was trained on (kept between reruns)."""
     return run_dataset(run_path)
+
+
+@st.cache_resource(max_entries=4)
+def run_models(run_path: str):
+    """A finished run's teacher and distilled student in eval mode (kept between reruns and pages)."""
+    folder = RunFolder(run_path)
+    return folder.load_model("teacher"), folder.load_model("student_kd")
 
 
 def page(title: str, caption: str) -> None:

@@ -1,0 +1,162 @@
+"""A run's model card: the facts a clinical team circulates, all read from the run folder.
+
+``card_facts(run_dir)`` gathers them (dataset provenance and splits, class balance, settings, every model's test
+metrics with 95 % bootstrap intervals, calibration, deployed latency, example cases with both models' maps, the
+review tallies, limitations written from the run); ``meddistill.runs.card_html.render_card`` turns them into one
+self-contained HTML file (``meddistill card RUN --out card.html``, "Download model card" on Compare).
+
+Example:
+    >>> html = model_card("~/.meddistill/runs/20261130-142501-a3f9c2")
+    >>> Path("card.html").write_text(html)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from meddistill.data.summary import describe_splits, leakage_lines
+from meddistill.evaluation.significance import bootstrap_interval
+from meddistill.explain.methods import available_explainers
+from meddistill.explain.overlay import overlay
+from meddistill.explain.pair import explain_pair
+from meddistill.runs.layout import LABELS, ROLES, RunFolder, predictions_key
+from meddistill.runs.reviews import VERDICTS, ReviewStore
+
+EXAMPLES_PER_KIND = 2  # correct, wrong and disagreement cases shown
+SMALL_TEST_SET = 300  # below this many test images the intervals are wide enough to say so
+IMBALANCE = 2.0  # largest over smallest class count above which the card warns
+
+
+def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -> list[dict]:
+    """Up to ``EXAMPLES_PER_KIND`` correct, wrong and teacher-student disagreement cases, with both models' maps
+    overlaid on the scan at its stored resolution."""
+    from meddistill.views.cases import run_dataset  # the run's data with its own splits
+
+    student, teacher = probs["student_kd"].argmax(1), probs["teacher"].argmax(1)
+    kinds = {
+        "correct": np.flatnonzero(student == labels),
+        "wrong": np.flatnonzero(student != labels),
+        "teacher and student disagree": np.flatnonzero(student != teacher),
+    }
+    test = run_dataset(folder.path).splits["test"]
+    models = {role: folder.load_model(role) for role in ("teacher", "student_kd")}
+    method = "gradcam" if "gradcam" in available_explainers(models["teacher"]) else "occlusion"
+    summary, classes, cases, used = folder.summary(), facts["classes"], [], set()
+    for kind, indices in kinds.items():
+        for index in [int(i) for i in indices if int(i) not in used][:EXAMPLES_PER_KIND]:
+            used.add(index)
+            image = test.image(index)
+            pair = explain_pair(
+                models["teacher"], models["student_kd"], image, summary["channels"], summary["train_image_size"], method
+            )
+            cases.append(
+                {
+                    "kind": kind,
+                    "name": test.name(index),
+                    "truth": classes[int(labels[index])],
+                    "teacher": f"{classes[int(teacher[index])]} ({probs['teacher'][index].max():.0%})",
+                    "student": f"{classes[int(student[index])]} ({probs['student_kd'][index].max():.0%})",
+                    "scan": image,
+                    "teacher_map": overlay(image, pair["teacher"].saliency),
+                    "student_map": overlay(image, pair["student"].saliency),
+                }
+            )
+    facts["example_method"] = "Grad-CAM" if method == "gradcam" else "Occlusion"
+    return cases
+
+
+def _limitations(facts: dict, report: dict) -> list[str]:
+    """Limitations written from the run: test set size, class imbalance, resolution, leakage, the verdicts."""
+    notes = []
+    n = facts["test_images"]
+    kd = facts["models"]["student_kd"]
+    width = kd["acc_ci"][1] - kd["acc_ci"][0]
+    if n < SMALL_TEST_SET:
+        notes.append(
+            f"Small test set: {n} images, so the distilled student's accuracy is known only to within "
+            f"{width * 100:.0f} points (95 % interval); judge differences smaller than that as unresolved."
+        )
+    values = [int(v) for v in report["dataset"].get("counts", {}).get("train", []) if v]
+    if values and max(values) / min(values) > IMBALANCE:
+        notes.append(
+            f"Class imbalance: the training classes range from {min(values)} to {max(values)} images; accuracy "
+            "alone flatters a model that favours the larger class, so read sensitivity, specificity and AUC."
+        )
+    native, trained = report["dataset"].get("image_size"), report["dataset"].get("train_image_size")
+    if native and trained and trained < native:
+        notes.append(
+            f"Resolution: the models saw the scans at {trained} px, below their stored {native} px; findings "
+            "smaller than a few pixels at that size cannot be seen by them."
+        )
+    leakage = leakage_lines(report["dataset"].get("provenance", {}).get("leakage", {}))
+    notes += [line.removeprefix("warning: ").capitalize() for line in leakage if line.startswith("warning")]
+    notes.append(
+        "One dataset, one site: no external validation. The models have not been tested on other scanners, "
+        "populations or protocols, and are not a medical device."
+    )
+    return notes
+
+
+def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
+    """Everything the model card shows, from the run folder (``report.json``, ``predictions.npz``, ``config.json``,
+    ``dataset.json``, the models, and the review log).
+
+    Raises:
+        MedDistillError: the run is not finished.
+    """
+    folder = RunFolder(run_dir).require_finished()
+    report, config = folder.report(), folder.config()
+    saved = folder.predictions()
+    labels = saved["labels"]
+    probs = {role: saved[predictions_key(role)] for role in ROLES if predictions_key(role) in saved}
+    dataset = report["dataset"]
+    facts = {
+        "run_id": report["run_id"],
+        "dataset": dataset["name"],
+        "classes": dataset["classes"],
+        "sizes": dataset.get("sizes", {}),
+        "counts": dataset.get("counts", {}),
+        "image_size": dataset.get("image_size"),
+        "train_image_size": dataset.get("train_image_size"),
+        "splits": describe_splits(dataset.get("provenance", {}).get("splits", "")),
+        "source_kind": dataset.get("provenance", {}).get("kind", ""),
+        "test_images": int(len(labels)),
+        "cpu": report.get("cpu", ""),
+        "threads": report.get("threads"),
+        "settings": {
+            key: getattr(config, key)
+            for key in ("preset", "teacher", "student", "method", "kd_temperature", "kd_alpha", "teacher_epochs")
+            + ("student_epochs", "batch_size", "lr", "augment", "class_weighted", "seed", "pretrained")
+        },
+        "teacher_source": report["models"]["teacher"].get("source", {"kind": "trained here"}),
+        "models": {},
+        "verdicts": [v["sentence"] for v in report.get("verdict", {}).values()],
+    }
+    for role, entry in report["models"].items():
+        interval = bootstrap_interval(labels, probs[role], seed=config.seed)
+        facts["models"][role] = {
+            "label": LABELS[role],
+            **{k: entry[k] for k in ("arch", "params", "size_mb", "latency_ms_b1")},
+            "onnx_latency_ms_b1": entry.get("onnx_latency_ms_b1"),
+            "onnx_int8_latency_ms_b1": entry.get("onnx_int8_latency_ms_b1"),
+            **{k: entry["test"][k] for k in ("acc", "auc", "ece", "balanced_acc", "sensitivity", "specificity")},
+            "acc_ci": interval["acc_ci"],
+            "auc_ci": interval["auc_ci"],
+            "reliability": entry["test"].get("reliability", []),
+        }
+    tallies = {v: 0 for v in VERDICTS}
+    for review in ReviewStore().latest(report["run_id"]).values():
+        tallies[review["verdict"]] = tallies.get(review["verdict"], 0) + 1
+    facts["reviews"] = tallies
+    facts["limitations"] = _limitations(facts, report)
+    facts["examples"] = _examples(folder, facts, labels, probs) if examples else []
+    return facts
+
+
+def model_card(run_dir: str | Path, examples: bool = True) -> str:
+    """The run's model card as one self-contained HTML document (images embedded, no external resources)."""
+    from meddistill.runs.card_html import render_card
+
+    return render_card(card_facts(run_dir, examples=examples))
