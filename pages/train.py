@@ -8,8 +8,8 @@ from meddistill.runs.store import ACTIVE
 from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
-from meddistill.views.teachers import check_teacher, model_choices
-from pages.common.teacher_picker import teacher_picker
+from meddistill.views.teachers import check_teacher
+from pages.common.teacher_picker import model_box, teacher_picker
 from pages.common.ui import guarded, manager, page, run_label, runs_frame
 
 page("Train", "Teacher first, then the same student twice: from scratch (the baseline) and distilled from the teacher.")
@@ -51,10 +51,7 @@ with st.expander("New run", expanded=not jobs.active()):
         options = data_options_for(source, picked)
         teacher_fields = teacher_picker(left, source, options, p)
         uses_file = bool(teacher_fields.get("teacher_weights")) and teacher_fields.get("pretrained") is None
-        students = model_choices("student")
-        student = left.selectbox(
-            "Student", students, index=students.index(p["student"]), help="MedDistill's students first, then timm's."
-        )
+        student = model_box(left, "Student", p["student"], "student", (source, options), p["max_image_size"], "student")
         methods = available_methods()
         method = left.selectbox(
             "Distillation method",

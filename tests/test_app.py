@@ -307,3 +307,14 @@ def test_review_shows_the_scan_and_maps_at_the_stored_resolution(chest_folder, t
     assert shown[0][0] == "Scan as stored (224x224 px)" and len(shown) == 4
     for caption, shape, fmt in shown:
         assert shape[:2] == (224, 224) and fmt == "PNG", caption
+
+
+def test_home_shows_the_latest_run_at_a_glance(finished_run):
+    at = open_page("pages/home.py").run()
+    assert not at.exception, at.exception
+    report = finished_run.report()
+    assert "Latest run: breastmnist" in [s.value for s in at.subheader]
+    assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
+    assert any(m.label == "Speed-up as deployed (ONNX Runtime)" for m in at.metric)
+    assert len(at.get("image")) == 8 and sum("truth" in c.value for c in at.caption) == 8
+    assert at.expander[0].label == "Try the one-click demo"

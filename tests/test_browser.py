@@ -10,34 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.walkthrough import ARGS, CHROMIUM, ROOT, start_server, stop_server, walk
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,37 +27,14 @@ def artifacts() -> Path:
     return path
 
 
-def _start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free localhost port with ``home`` as MEDDISTILL_HOME; returns (process, url)."""
-    port = _free_port()
-    env = {**os.environ, "MEDDISTILL_HOME": str(home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    pytest.fail("streamlit did not start: " + process.stdout.read().decode(errors="replace")[-2000:])
-
-
-def _stop_server(process: subprocess.Popen) -> str:
-    """Stop the server; returns what it printed."""
-    process.terminate()
+def _start_server(home: Path):
     try:
-        out, _ = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
-    return out.decode(errors="replace")
+        return start_server(home)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+_stop_server = stop_server
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +134,7 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
 
     page.locator("[data-testid=stSidebarNav]").get_by_text("Explain").click()
     page.get_by_text("Map agreement (Pearson)").wait_for(timeout=120_000)
-    page.get_by_text("Deletion: a faithful map").wait_for(timeout=60_000)
+    page.get_by_text("Does each map show what the model uses?").wait_for(timeout=60_000)
     page.set_viewport_size({"width": 1400, "height": 1800})
     time.sleep(3)
     page.screenshot(path=str(artifacts / "explain.png"), full_page=True)
@@ -204,3 +161,29 @@ def test_switching_page_while_home_loads(browser, tmp_path):
             page.close()
             log = _stop_server(process)
         assert "partially initialized module" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_demo_from_home_to_model_card(browser, artifacts, tmp_path, breast_npz, monkeypatch):
+    """Home -> demo -> Train (points on both charts) -> Compare -> Explain -> Review (the A key) -> model card."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEDDISTILL_MEDMNIST_DIR", str(breast_npz.parent))
+    process, url = _start_server(home)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    try:
+        seen = walk(page, url, home, artifacts)
+    finally:
+        page.close()
+        log = _stop_server(process)
+    assert seen["titles"][0] == "Home" and seen["titles"] == ["Home", "Data", "Train", "Compare", "Explain", "Review"]
+    loss_points, val_points = seen["points"]
+    assert loss_points >= 2 and val_points >= 2, seen["points"]
+    report = seen["report"]
+    assert seen["metrics"][0] == f"{report['models']['teacher']['test']['acc']:.1%}"
+    assert seen["metrics"][1] == f"{report['models']['student_kd']['test']['acc']:.1%}"
+    from meddistill.runs.reviews import ReviewStore
+
+    assert [r["verdict"] for r in ReviewStore(home).latest(report["run_id"]).values()] == ["agree"]
+    card = seen["card"].read_text(encoding="utf-8")
+    assert card.startswith("<!DOCTYPE html>") and "http" not in card and "agree: 1" in card
+    assert "Traceback" not in log, log[-3000:]

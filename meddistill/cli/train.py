@@ -26,6 +26,7 @@ from meddistill.runs.plan import describe_plan, plan_run
 from meddistill.runs.store import ACTIVE, RunStore, open_run
 from meddistill.training import distributed
 from meddistill.views.compare import search_summary
+from meddistill.views.teachers import check_teacher
 
 # RunConfig fields that `meddistill run` takes as options of the same name.
 RUN_OPTIONS = (
@@ -286,6 +287,8 @@ def print_plan(config: RunConfig) -> None:
     for line in leakage_lines(provenance.get("leakage", {})):
         if line.startswith("warning"):
             print(line)
+    if config.teacher_weights and not config.starts_pretrained("teacher"):
+        print("Teacher: " + check_teacher(config))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
 

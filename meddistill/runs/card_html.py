@@ -118,7 +118,9 @@ def render_card(facts: dict) -> str:
         for split in ("train", "val", "test")
     )
     settings = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in facts["settings"].items())
-    source = ", ".join(f"{k}: {v}" for k, v in facts["teacher_source"].items() if k != "sha256")
+    source = ", ".join(
+        f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in facts["teacher_source"].items()
+    )
     svgs = "".join(
         reliability_svg(m["reliability"], f"{m['label']} (ECE {m['ece']:.3f})") for m in facts["models"].values()
     )

@@ -220,3 +220,19 @@ def mean_faithfulness(
         "deletion_wins": int(sum(r.deletion_area < r.random_deletion_area for r in rows)),
         "insertion_wins": int(sum(r.insertion_area > r.random_insertion_area for r in rows)),
     }
+
+
+def showcase_cases(rows: list[dict], n: int = 8, seed: int = 0) -> list[dict]:
+    """A few test cases for the home page's grid: disagreements and mistakes first (what a reviewer looks at),
+    then correct cases, each group in a seeded random order."""
+    rng = np.random.default_rng(seed)
+    groups = [
+        [r for r in rows if r["disagree"]],
+        [r for r in rows if not r["student correct"] and not r["disagree"]],
+        [r for r in rows if r["student correct"] and not r["disagree"]],
+    ]
+    picked = []
+    for group, share in zip(groups, (n // 4, n // 4, n)):
+        order = rng.permutation(len(group))[: max(0, min(share, n - len(picked)))]
+        picked += [group[i] for i in order]
+    return sorted(picked, key=lambda r: r["case"])

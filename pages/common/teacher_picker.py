@@ -19,10 +19,12 @@ from meddistill.views.teachers import (
 )
 
 
-def _model_box(column, label: str, default: str, key: str, data: tuple[str, DataOptions], cap: int) -> str:
-    """A searchable model picker (MedDistill's teachers, then timm's zoo) with the picked model's parameters and
-    FLOPs at the size it will train at (the dataset's, capped by the preset)."""
-    options = model_choices("teacher")
+def model_box(
+    column, label: str, default: str, key: str, data: tuple[str, DataOptions], cap: int, role: str = "teacher"
+) -> str:
+    """A searchable model picker (MedDistill's models for ``role`` first, then timm's zoo) with the picked model's
+    parameters and FLOPs at the size it will train at (the dataset's, capped by the preset)."""
+    options = model_choices(role)
     name = column.selectbox(label, options, index=options.index(default), key=key, help="Type to search timm's zoo.")
     _, channels, native, classes = dataset_shape(*data)
     column.caption(describe_model(name, channels, min(native, cap), classes))
@@ -36,7 +38,7 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
     choice = column.radio("Teacher", TEACHER_SOURCES, key="teacher_source")
     cap = preset["max_image_size"]
     if choice == PRETRAINED:
-        teacher = _model_box(column, "Architecture (timm)", PRETRAINED_DEFAULTS["teacher"], "t_pre", data, cap)
+        teacher = model_box(column, "Architecture (timm)", PRETRAINED_DEFAULTS["teacher"], "t_pre", data, cap)
         both = column.checkbox("Start the student from ImageNet weights too", key="pretrained_both")
         column.caption("Downloaded once into the usual cache; offline, give the weights file on the command line.")
         return {"teacher": teacher, "pretrained": "both" if both else "teacher"}
@@ -44,9 +46,7 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
         upload = column.file_uploader(
             "Trained teacher (.safetensors, .pt/.pth state dict, TorchScript .pt, or .onnx)", type=list(UPLOAD_TYPES)
         )
-        teacher = _model_box(
-            column, "Its architecture (not for ONNX/TorchScript)", preset["teacher"], "t_up", data, cap
-        )
+        teacher = model_box(column, "Its architecture (not for ONNX/TorchScript)", preset["teacher"], "t_up", data, cap)
         order = column.text_input("Its class order, comma-separated (blank: the dataset's order)", key="t_classes")
         if upload is None:
             column.info("Upload the teacher file; it is checked against the dataset before the run is queued.")
@@ -63,5 +63,5 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
         arch, path, size = runs[label]
         column.caption("Not trained again; its logits on the training images are reused when they match.")
         return {"teacher": arch, "teacher_weights": path, "image_size": size}
-    teacher = _model_box(column, "Architecture", preset["teacher"], "t_here", data, cap)
+    teacher = model_box(column, "Architecture", preset["teacher"], "t_here", data, cap)
     return {"teacher": teacher}

@@ -1,0 +1,154 @@
+"""The app walked through in real Chromium as a new user would: Home -> demo -> Train -> Compare -> Explain ->
+Review -> model card. Used by the browser test (with assertions) and by ``docs/screenshots.py`` (the README's
+images); not a test module itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEMO_SECONDS = 900  # the demo is about 1.5 minutes of training on a 2-core AVX2 machine; this allows a busy one
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free localhost port with ``home`` as MEDDISTILL_HOME; returns (process, url).
+
+    Raises:
+        RuntimeError: the server did not answer its health check within a minute.
+    """
+    port = free_port()
+    env = {**os.environ, "MEDDISTILL_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("streamlit did not start: " + process.stdout.read().decode(errors="replace")[-2000:])
+
+
+def stop_server(process: subprocess.Popen) -> str:
+    """Stop the server; returns what it printed."""
+    process.terminate()
+    try:
+        out, _ = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out.decode(errors="replace")
+
+
+def sidebar_titles(page) -> list[str]:
+    """The navigation's entries as shown (the icon's name, when rendered as text, comes first)."""
+    return [t.strip().split("\n")[-1] for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+
+
+def curve_points(page) -> tuple[int, int]:
+    """Points on the Train page's two charts: (loss chart, validation chart)."""
+    script = """el => {
+        const count = ax => el.data.filter(t => (t.xaxis || 'x') === ax)
+            .reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+        return [count('x'), count('x2')];
+    }"""
+    return tuple(page.locator(".js-plotly-plot").first.evaluate(script))
+
+
+def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -> dict:
+    """Walk the app from the home page's demo button to the model card, taking screenshots into ``shots``.
+
+    Returns:
+        ``{"titles", "points", "report", "metrics", "card", "review"}``: what was seen on the way, for the caller's
+        checks.
+    """
+    seen = {}
+    page.goto(url)
+    page.get_by_text("Recent runs").wait_for()
+    seen["titles"] = sidebar_titles(page)
+    page.get_by_role("button", name="Start the BreastMNIST demo").click()
+    page.get_by_text(re.compile(r"\d+ points plotted")).wait_for(timeout=120_000)
+    deadline = time.time() + seconds
+    points = (0, 0)
+    while time.time() < deadline and min(points) < 2:
+        time.sleep(3)
+        try:
+            points = curve_points(page)
+        except Exception:  # noqa: BLE001 - the live panel is re-rendered every few seconds
+            continue
+    page.get_by_text("New run").click()  # fold the settings so the live panel is in view
+    time.sleep(4)
+    seen["points"] = curve_points(page)
+    page.screenshot(path=str(shots / "train.png"))
+    page.get_by_text("Done. Compare the three models").wait_for(timeout=max(1, deadline - time.time()) * 1000)
+    time.sleep(4)
+    page.screenshot(path=str(shots / "train_done.png"))
+    run_dir = next((home / "runs").iterdir())
+    seen["report"] = json.loads((run_dir / "report.json").read_text())
+
+    page.get_by_role("link", name="Open Compare").click()
+    page.get_by_text("Teacher ACC").wait_for()
+    page.locator(".js-plotly-plot").nth(3).wait_for()
+    time.sleep(3)
+    seen["metrics"] = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain").click()
+    page.get_by_text("Does each map show what the model uses?").wait_for(timeout=180_000)
+    page.locator(".js-plotly-plot").first.wait_for()
+    time.sleep(3)
+    page.screenshot(path=str(shots / "explain.png"), full_page=True)
+
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Review").click()
+    page.get_by_text(re.compile(r"Scan as stored")).wait_for(timeout=120_000)
+    time.sleep(2)
+    page.screenshot(path=str(shots / "review.png"), full_page=True)
+    page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not a text field, then press A
+    page.keyboard.press("a")
+    page.get_by_text(re.compile(r"Saved: agree")).wait_for(timeout=60_000)
+    seen["review"] = "agree"
+
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Compare").click()
+    page.get_by_role("button", name="Prepare the model card").click()
+    with page.expect_download(timeout=180_000) as download:
+        page.get_by_role("button", name="Download model card").click()
+    card = shots / "model-card.html"
+    download.value.save_as(card)
+    seen["card"] = card
+    card_page = page.context.new_page()
+    card_page.goto(card.as_uri())
+    card_page.set_viewport_size({"width": 1100, "height": 1400})
+    card_page.screenshot(path=str(shots / "model_card.png"), full_page=True)
+    card_page.close()
+    return seen
