@@ -132,3 +132,23 @@ def test_pretrained_defaults_adapt_only_what_the_user_did_not_type():
     assert (config.teacher, config.student) == ("timm/convnext_atto", "tiny_cnn")
     with pytest.raises(ValueError, match="--pretrained starts the teacher .* --teacher-epochs 1 or more"):
         RunConfig.from_preset("cpu", data="x", pretrained="teacher", teacher_epochs=0, teacher_weights="w").validate()
+
+
+@pytest.mark.slow
+def test_a_run_with_timm_models_records_their_normalisation(small_breast_npz, tmp_path):
+    import json
+
+    from meddistill.cli.main import main
+
+    out = tmp_path / "run"
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--threads", "1", "--out", str(out)]
+    assert main([*args, "--teacher", "timm/resnet18", "--student", "timm/lcnet_050"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    grey = (0.485 + 0.456 + 0.406) / 3
+    for role in ("teacher", "student_scratch", "student_kd"):
+        assert config["extra"]["input_normalisation"][role]["mean"] == [pytest.approx(grey)]
+    assert (
+        report["models"]["teacher"]["arch"] == "timm/resnet18"
+        and report["models"]["student_kd"]["onnx_latency_ms_b1"] > 0
+    )
