@@ -6,8 +6,11 @@ headless Chromium (Debian's, driven by Playwright), and walks Train, Compare, Ex
 run's distilled student meets the BreastMNIST bar of docs/results.md (ACC >= 0.83, AUC >= 0.88); otherwise the script
 says so and writes nothing.
 
+With ``--xray-home HOME`` (a MEDDISTILL_HOME whose latest finished run is on full-resolution chest X-rays, e.g.
+``../shared/data/chest_xray``), it also takes the Explain page of that run: the scan as stored, at full resolution.
+
 Usage:
-    python docs/screenshots.py [--out docs/images]
+    python docs/screenshots.py [--out docs/images] [--xray-home HOME]
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from meddistill.evaluation.hardware import describe_cpu  # noqa: E402
-from tests.walkthrough import ARGS, CHROMIUM, start_server, stop_server, walk  # noqa: E402
+from tests.walkthrough import ARGS, CHROMIUM, explain_shot, start_server, stop_server, walk  # noqa: E402
 
 BAR = {"acc": 0.83, "auc": 0.88}  # the BreastMNIST bar for the distilled student (docs/results.md)
 SHOTS = {  # walk's screenshot -> the README's image
@@ -35,6 +38,7 @@ SHOTS = {  # walk's screenshot -> the README's image
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "images"))
+    parser.add_argument("--xray-home", help="MEDDISTILL_HOME with a finished chest X-ray run (Explain at full size)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -60,6 +64,18 @@ def main() -> int:
     for shot, name in SHOTS.items():
         shutil.copyfile(work / shot, out / name)
     print(f"wrote {', '.join(SHOTS.values())} to {out}")
+    if args.xray_home:
+        process, url = start_server(Path(args.xray_home))
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(60_000)
+                explain_shot(page, url, out / "explain_xray.png")
+                browser.close()
+        finally:
+            stop_server(process)
+        print(f"wrote explain_xray.png to {out}")
     return 0
 
 

@@ -90,7 +90,14 @@ with guarded("Could not open this run"):
         + f" · maps explain the class **{md(classes[result['target']])}**"
     )
     cols = st.columns(3)
-    cols[0].image(image, caption="Scan", width="stretch", clamp=True)
+    stored = f"{image.shape[1]}x{image.shape[0]} px"
+    cols[0].image(
+        image,
+        caption=f"Scan as stored ({stored}); the models see it at {summary['train_image_size']} px",
+        width="stretch",
+        clamp=True,
+        output_format="PNG",
+    )
     for column, role, label in ((cols[1], "teacher", LABELS["teacher"]), (cols[2], "student", LABELS["student_kd"])):
         explanation = result[role]
         column.image(

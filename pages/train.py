@@ -27,7 +27,7 @@ PRESET_LABELS = {
 choices = dataset_choices()
 current = st.session_state.get("dataset")
 if current and current not in choices.values():
-    choices = {f"{current} (picked on Data)": current, **choices}
+    choices = {f"{current} (selected)": current, **choices}
 
 with st.expander("New run", expanded=not jobs.active()):
     if not choices:
@@ -148,6 +148,7 @@ def live_panel() -> None:
     st.caption(run_label(record))
     st.progress(view.fraction, text=view.line or view.status.capitalize())
     if view.status in ACTIVE:
+        st.session_state[f"active_{view.run_id}"] = True
         if st.button("Cancel this run", key=f"cancel_{view.run_id}"):
             jobs.cancel(view.run_id)
             st.toast("Cancelling: the run stops within a batch.")
@@ -158,6 +159,8 @@ def live_panel() -> None:
             with guarded("Could not resume"):
                 jobs.resume(view.run_id)
     elif view.status == "done":
+        if st.session_state.pop(f"active_{view.run_id}", False):
+            st.rerun(scope="app")  # once, so the sidebar's job status and the form catch up with the finished run
         st.success("Done. Compare the three models, or see where they look.")
         st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
     if view.points:

@@ -124,7 +124,7 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     report = json.loads((run_dir / "report.json").read_text())
 
     page.get_by_role("link", name="Open Compare").click()
-    page.get_by_text("Teacher ACC").wait_for()
+    page.get_by_text("Teacher ACC", exact=True).wait_for()
     page.locator(".js-plotly-plot").nth(3).wait_for()
     time.sleep(2)
     metrics = page.locator("[data-testid=stMetricValue]").all_inner_texts()

@@ -86,6 +86,15 @@ def curve_points(page) -> tuple[int, int]:
     return tuple(page.locator(".js-plotly-plot").first.evaluate(script))
 
 
+def tall_screenshot(page, path: Path, height: int = 2400) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the viewport is made tall."""
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": height})
+    time.sleep(3)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 1000})
+
+
 def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -> dict:
     """Walk the app from the home page's demo button to the model card, taking screenshots into ``shots``.
 
@@ -113,42 +122,54 @@ def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -
     page.screenshot(path=str(shots / "train.png"))
     page.get_by_text("Done. Compare the three models").wait_for(timeout=max(1, deadline - time.time()) * 1000)
     time.sleep(4)
+    if page.get_by_role("button", name="Start training").is_visible():  # the form unfolds when no run is active
+        page.get_by_text("New run").click()
+        time.sleep(2)
     page.screenshot(path=str(shots / "train_done.png"))
     run_dir = next((home / "runs").iterdir())
     seen["report"] = json.loads((run_dir / "report.json").read_text())
 
     page.get_by_role("link", name="Open Compare").click()
-    page.get_by_text("Teacher ACC").wait_for()
+    page.get_by_text("Teacher ACC", exact=True).wait_for()
     page.locator(".js-plotly-plot").nth(3).wait_for()
     time.sleep(3)
     seen["metrics"] = page.locator("[data-testid=stMetricValue]").all_inner_texts()
-    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+    tall_screenshot(page, shots / "compare.png", 2200)
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain").click()
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain", exact=True).click()
     page.get_by_text("Does each map show what the model uses?").wait_for(timeout=180_000)
     page.locator(".js-plotly-plot").first.wait_for()
     time.sleep(3)
-    page.screenshot(path=str(shots / "explain.png"), full_page=True)
+    tall_screenshot(page, shots / "explain.png", 2000)
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Review").click()
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Review", exact=True).click()
     page.get_by_text(re.compile(r"Scan as stored")).wait_for(timeout=120_000)
     time.sleep(2)
-    page.screenshot(path=str(shots / "review.png"), full_page=True)
-    page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, not a text field, then press A
+    tall_screenshot(page, shots / "review.png", 1300)
+    page.evaluate("document.activeElement && document.activeElement.blur()")  # keys go to the page, not a field
     page.keyboard.press("a")
     page.get_by_text(re.compile(r"Saved: agree")).wait_for(timeout=60_000)
     seen["review"] = "agree"
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Compare").click()
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Compare", exact=True).click()
     page.get_by_role("button", name="Prepare the model card").click()
     with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Download model card").click()
     card = shots / "model-card.html"
     download.value.save_as(card)
     seen["card"] = card
-    card_page = page.context.new_page()
-    card_page.goto(card.as_uri())
-    card_page.set_viewport_size({"width": 1100, "height": 1400})
-    card_page.screenshot(path=str(shots / "model_card.png"), full_page=True)
-    card_page.close()
+    page.set_viewport_size({"width": 1100, "height": 1400})
+    page.goto(card.as_uri())  # the downloaded file, opened as a colleague would
+    page.get_by_text("Known limitations").wait_for()
+    page.screenshot(path=str(shots / "model_card.png"), full_page=True)
     return seen
+
+
+def explain_shot(page, url: str, path: Path) -> None:
+    """The Explain page of the latest finished run of a server's MEDDISTILL_HOME, as one tall screenshot."""
+    page.goto(url)  # through Home: a deep link right after the server starts can show Streamlit's file-name sidebar
+    page.get_by_text("Recent runs").wait_for(timeout=120_000)
+    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain", exact=True).click()
+    page.get_by_text("Does each map show what the model uses?").wait_for(timeout=300_000)
+    page.locator(".js-plotly-plot").first.wait_for()
+    tall_screenshot(page, path, 2000)

@@ -143,8 +143,8 @@ class Faithfulness:
 
 
 def faithfulness_sentence(label: str, areas: dict[str, float], grid: int) -> str:
-    """'The teacher's Grad-CAM is more faithful than a random map of 7x7 blocks on both tests: deletion area 0.21
-    against 0.45 (lower is better), insertion 0.83 against 0.60 (higher is better).'"""
+    """'The teacher's Grad-CAM is more faithful than a random map of 7x7 blocks on both tests: deletion area 0.210
+    against 0.450 (lower is better), insertion 0.830 against 0.600 (higher is better).'"""
     deletion = areas["random_deletion"] - areas["deletion"]  # > 0: the map wins deletion
     insertion = areas["insertion"] - areas["random_insertion"]  # > 0: the map wins insertion
     if deletion > 0 and insertion > 0:
@@ -157,9 +157,9 @@ def faithfulness_sentence(label: str, areas: dict[str, float], grid: int) -> str
         verdict = "beats a random map"
         tail = "on " + ("deletion only" if deletion > 0 else "insertion only")
     return (
-        f"{label} {verdict} of {grid}x{grid} blocks {tail}: deletion area {areas['deletion']:.2f} against "
-        f"{areas['random_deletion']:.2f} (lower is better), insertion {areas['insertion']:.2f} against "
-        f"{areas['random_insertion']:.2f} (higher is better)."
+        f"{label} {verdict} of {grid}x{grid} blocks {tail}: deletion area {areas['deletion']:.3f} against "
+        f"{areas['random_deletion']:.3f} (lower is better), insertion {areas['insertion']:.3f} against "
+        f"{areas['random_insertion']:.3f} (higher is better)."
     )
 
 
