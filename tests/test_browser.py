@@ -95,7 +95,7 @@ def test_upload_train_compare(server, browser, artifacts, breast_npz):
     page.get_by_role("link", name="Train on this dataset").click()
     page.get_by_text("Smoke test (seconds)").click()
     for label in ("Teacher epochs", "Student epochs"):
-        field = page.get_by_label(label)
+        field = page.get_by_label(label, exact=True)
         deadline = time.time() + 60
         while not _shows(field, "1"):  # the preset's fields replace the old ones on the rerun
             assert time.time() < deadline, f"{label} did not switch to the smoke preset"

@@ -159,7 +159,7 @@ def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -
     download.value.save_as(card)
     seen["card"] = card
     page.set_viewport_size({"width": 1100, "height": 1400})
-    page.goto(card.as_uri())  # the downloaded file, opened as a colleague would
+    page.goto(card.resolve().as_uri())  # the downloaded file, opened as a colleague would
     page.get_by_text("Known limitations").wait_for()
     page.screenshot(path=str(shots / "model_card.png"), full_page=True)
     return seen

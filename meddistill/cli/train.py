@@ -288,7 +288,7 @@ def print_plan(config: RunConfig) -> None:
         if line.startswith("warning"):
             print(line)
     if config.teacher_weights and not config.starts_pretrained("teacher"):
-        print("Teacher: " + check_teacher(config))  # refused here, before anything trains, if it does not fit
+        print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from meddistill.data.dataset import MedDataset
+from meddistill.data.tensors import Batches
 from meddistill.errors import MedDistillError
 from meddistill.io.atomic import atomic_write
 from meddistill.io.weights import load_weights
@@ -59,8 +61,9 @@ def store_teacher_upload(data: bytes, name: str) -> Path:
     return path
 
 
-def check_teacher(config: RunConfig) -> str:
-    """Load the run's imported teacher as the run will and score it on the val split, before anything is queued.
+def check_teacher(config: RunConfig, dataset: MedDataset | None = None) -> str:
+    """Load the run's imported teacher as the run will and score it on the val split, before anything is queued
+    (``dataset``: the run's data if already loaded).
 
     Returns:
         One line: what the file is and its val ACC / AUC.
@@ -68,12 +71,10 @@ def check_teacher(config: RunConfig) -> str:
     Raises:
         MedDistillError: the file does not fit the dataset (channels, size, classes, class order).
     """
-    dataset = config.load_data()
+    dataset = dataset or config.load_data()
     model = build(config, dataset, "teacher")
     if not is_external(config.teacher_weights):
         load_weights(model, config.teacher_weights)
-    from meddistill.data.tensors import Batches  # the val batches, as the run builds them
-
     size = config.resolved_image_size(dataset.image_size)
     val = Batches(dataset.splits["val"], dataset.channels, size)
     device = pick_device(config.device)

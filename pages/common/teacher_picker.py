@@ -61,7 +61,10 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
             return {"teacher": preset["teacher"]}
         label = column.selectbox("Run whose teacher to reuse", list(runs), key="t_reuse")
         arch, path, size = runs[label]
-        column.caption("Not trained again; its logits on the training images are reused when they match.")
+        column.caption(
+            f"Not trained again; its logits on the training images are reused when they match. It was trained at "
+            f"{size} px, so this run trains at {size} px too (the image size setting is not used)."
+        )
         return {"teacher": arch, "teacher_weights": path, "image_size": size}
     teacher = model_box(column, "Architecture", preset["teacher"], "t_here", data, cap)
     return {"teacher": teacher}
