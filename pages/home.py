@@ -16,24 +16,27 @@ st.markdown(
     "model looks on each scan."
 )
 
-steps = st.columns(3)
-with steps[0]:
-    st.subheader("1 · Data")
-    st.write("Upload a MedMNIST .npz, a .zip of class folders (PNG, JPEG, DICOM), or pick a MedMNIST set.")
-    st.page_link("pages/data.py", label="Open Data", icon=":material/folder_open:")
-with steps[1]:
-    st.subheader("2 · Train")
-    st.write("Train the teacher, a student from scratch and a distilled student, and watch the curves live.")
-    st.page_link("pages/train.py", label="Open Train", icon=":material/model_training:")
-with steps[2]:
-    st.subheader("3 · Compare and explain")
-    st.write("Accuracy, calibration and speed side by side; Grad-CAM maps of both models on each scan.")
-    st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
-    st.page_link("pages/explain.py", label="Open Explain", icon=":material/search:")
-    st.page_link("pages/review.py", label="Open Review", icon=":material/rate_review:")
-
 runs = manager().store.list()
 latest = next((r for r in runs if r.status == "done" and r.report()), None)
+
+
+def show_steps() -> None:
+    """The three steps, each with its page links."""
+    steps = st.columns(3)
+    with steps[0]:
+        st.subheader("1 · Data")
+        st.write("Upload a MedMNIST .npz, a .zip of class folders (PNG, JPEG, DICOM), or pick a MedMNIST set.")
+        st.page_link("pages/data.py", label="Open Data", icon=":material/folder_open:")
+    with steps[1]:
+        st.subheader("2 · Train")
+        st.write("Train the teacher, a student from scratch and a distilled student, and watch the curves live.")
+        st.page_link("pages/train.py", label="Open Train", icon=":material/model_training:")
+    with steps[2]:
+        st.subheader("3 · Compare and explain")
+        st.write("Accuracy, calibration and speed side by side; Grad-CAM maps of both models on each scan.")
+        st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
+        st.page_link("pages/explain.py", label="Open Explain", icon=":material/search:")
+        st.page_link("pages/review.py", label="Open Review", icon=":material/rate_review:")
 
 
 def demo_button() -> None:
@@ -50,8 +53,9 @@ def demo_button() -> None:
             st.switch_page("pages/train.py")
 
 
-st.divider()
 if latest is None:
+    show_steps()
+    st.divider()
     st.subheader("New here? One click")
     demo_button()
 else:
@@ -79,6 +83,8 @@ else:
     st.page_link("pages/review.py", label="Review cases with both models' maps", icon=":material/rate_review:")
     with st.expander("Try the one-click demo"):
         demo_button()
+    st.divider()
+    show_steps()
 
 st.divider()
 st.subheader("Recent runs")
