@@ -3,7 +3,7 @@
 import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
-from meddistill.runs.config import AUTO_METHOD, PRESETS, RunConfig
+from meddistill.runs.config import AUTO_METHOD, PRESETS, PRETRAINED_DEFAULTS, RunConfig
 from meddistill.runs.store import ACTIVE
 from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
@@ -51,7 +51,10 @@ with st.expander("New run", expanded=not jobs.active()):
         options = data_options_for(source, picked)
         teacher_fields = teacher_picker(left, source, options, p)
         uses_file = bool(teacher_fields.get("teacher_weights")) and teacher_fields.get("pretrained") is None
-        student = model_box(left, "Student", p["student"], "student", (source, options), p["max_image_size"], "student")
+        pretrained = teacher_fields.get("pretrained")
+        default_student = PRETRAINED_DEFAULTS["student"] if pretrained == "both" else p["student"]
+        key = f"student_{pretrained == 'both'}"
+        student = model_box(left, "Student", default_student, key, (source, options), p["max_image_size"], "student")
         methods = available_methods()
         method = left.selectbox(
             "Distillation method",
@@ -120,7 +123,7 @@ with st.expander("New run", expanded=not jobs.active()):
         fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
         fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
-            config = config_from_fields(preset, source, fields)
+            config = config_from_fields(preset, source, fields, ("teacher", "student") if pretrained else ())
             if config.teacher_weights and not config.starts_pretrained("teacher"):
                 with st.spinner("Checking the teacher against the dataset..."):
                     st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit

@@ -147,3 +147,9 @@ def test_onnx_teacher_cannot_be_fine_tuned_or_feature_distilled(small_breast_npz
     assert "t.onnx is an ONNX or TorchScript teacher, which is used as is and not fine-tuned" in capsys.readouterr().err
     assert main([*base, "--method", "fitnet"]) == 2
     assert "fitnet distils the teacher's feature maps, which t.onnx does not expose" in capsys.readouterr().err
+
+
+def test_teacher_from_with_another_teacher_is_refused(small_breast_npz, capsys):
+    args = ["run", "--data", str(small_breast_npz), *SMOKE, "--teacher-from", "somerun", "--teacher", "resnet50"]
+    assert main(args) == 2
+    assert "Give either --teacher-from (the teacher and its architecture come from that run)" in capsys.readouterr().err

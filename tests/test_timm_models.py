@@ -130,8 +130,25 @@ def test_pretrained_defaults_adapt_only_what_the_user_did_not_type():
     assert (config.teacher, config.student) == ("timm/resnet18", "timm/mobilenetv3_small_050")
     config = RunConfig.from_preset("cpu", data="x", pretrained="teacher", teacher="timm/convnext_atto")
     assert (config.teacher, config.student) == ("timm/convnext_atto", "tiny_cnn")
+    with pytest.raises(ValueError, match="resnet18 is MedDistill's own small-image model .* such as timm/resnet18"):
+        RunConfig.from_preset("cpu", data="x", pretrained="teacher", teacher="resnet18").validate()  # never swapped
+    with pytest.raises(ValueError, match="tiny_cnn is MedDistill's own .* timm/mobilenetv3_small_050"):
+        RunConfig.from_preset("cpu", data="x", pretrained="both", student="tiny_cnn").validate()
     with pytest.raises(ValueError, match="--pretrained starts the teacher .* --teacher-epochs 1 or more"):
         RunConfig.from_preset("cpu", data="x", pretrained="teacher", teacher_epochs=0, teacher_weights="w").validate()
+
+
+def test_the_train_page_runs_the_models_its_pickers_show():
+    """With ImageNet weights asked for, a picked model counts as given even when it equals the preset's default, so
+    it is refused with a sentence instead of being swapped for the timm default behind the picker's back."""
+    from meddistill.views.dashboard import config_from_fields
+
+    fields = {"teacher": "timm/resnet18", "student": "tiny_cnn", "pretrained": "both"}
+    with pytest.raises(ValueError, match="tiny_cnn is MedDistill's own small-image model"):
+        config_from_fields("cpu", "x", fields, ("teacher", "student"))
+    fields["student"] = "timm/lcnet_050"
+    config = config_from_fields("cpu", "x", fields, ("teacher", "student"))
+    assert (config.teacher, config.student) == ("timm/resnet18", "timm/lcnet_050")
 
 
 @pytest.mark.slow

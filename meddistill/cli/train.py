@@ -324,8 +324,11 @@ def reused_teacher(run: str, overrides: dict) -> dict:
     Raises:
         MedDistillError: the run has no trained teacher, or --teacher-weights / --teacher were also given.
     """
-    if overrides.get("teacher_weights"):
-        raise MedDistillError("Give either --teacher-from or --teacher-weights, not both.")
+    if overrides.get("teacher_weights") or overrides.get("teacher"):
+        raise MedDistillError(
+            "Give either --teacher-from (the teacher and its architecture come from that run) or --teacher / "
+            "--teacher-weights, not both."
+        )
     folder = open_run(run, RunStore())
     if not folder.has_weights("teacher"):
         raise MedDistillError(f"{folder.path.name} has no trained teacher yet; finish it with meddistill resume first.")

@@ -19,6 +19,12 @@ from meddistill.models.registry import MODELS
 from meddistill.models.timm_models import create_timm_model, timm_name
 
 
+def is_timm_model(name: str) -> bool:
+    """Whether ``name`` builds a timm model: not one of MedDistill's own (``resnet18``), but known to timm
+    (``timm/resnet18``, ``mobilenetv4_conv_small``)."""
+    return name not in MODELS and timm_name(name) is not None
+
+
 def create_model(
     name: str,
     num_classes: int,
@@ -47,7 +53,7 @@ def create_model(
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-    if name not in MODELS and timm_name(name):
+    if is_timm_model(name):
         model = create_timm_model(name, num_classes, in_channels, image_size, state_dict=pretrained)
         if weights:
             load_weights(model, weights)

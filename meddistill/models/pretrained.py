@@ -17,6 +17,7 @@ import torch
 
 from meddistill.errors import MedDistillError
 from meddistill.io.weights import read_weights
+from meddistill.models.registry import MODELS
 from meddistill.models.timm_models import timm_name
 
 PROBE_SECONDS = 3.0  # how long the network probe waits before calling the machine offline
@@ -93,7 +94,7 @@ def pretrained_state(name: str, local_file: str | Path | None = None) -> tuple[d
         PretrainedUnavailable: not a timm model with weights, or offline with nothing cached (one sentence that
             says how to give the file).
     """
-    bare = timm_name(name)
+    bare = timm_name(name) if name not in MODELS else None
     if bare is None:
         raise PretrainedUnavailable(
             f"{name} is MedDistill's own small-image model and has no ImageNet weights; pick a timm model for "

@@ -15,7 +15,7 @@ from meddistill.data.options import DataOptions
 from meddistill.distillation.base import METHODS
 from meddistill.io.atomic import atomic_write_json
 from meddistill.models.external import is_external
-from meddistill.models.factory import check_model_name
+from meddistill.models.factory import check_model_name, is_timm_model
 
 PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
@@ -176,6 +176,12 @@ class RunConfig:
                 raise ValueError(
                     f"{self.method} distils the teacher's feature maps, which {name} does not expose (only its "
                     "outputs); choose a logit method: kd, dkd, dist or kd_ls."
+                )
+        for role in ("teacher", "student_kd"):
+            if self.starts_pretrained(role) and not is_timm_model(self.arch_for(role)):
+                raise ValueError(
+                    f"{self.arch_for(role)} is MedDistill's own small-image model and has no ImageNet weights; pick a "
+                    f"timm model for --pretrained, such as {PRETRAINED_DEFAULTS[self.epochs_field(role)[:-7]]}."
                 )
         if "teacher" in pretrained_roles(self.pretrained) and self.teacher_epochs == 0:
             raise ValueError(

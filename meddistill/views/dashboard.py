@@ -40,14 +40,15 @@ def dataset_choices() -> dict[str, str]:
     return choices
 
 
-def config_from_fields(preset: str, data: str, fields: dict) -> RunConfig:
+def config_from_fields(preset: str, data: str, fields: dict, picked: tuple[str, ...] = ()) -> RunConfig:
     """The validated run settings of the Train page's form.
 
     Only the fields the user changed from the preset's values count as given, so the preset may still adapt
-    its own defaults (the minimum number of steps) but never a number the user typed.
+    its own defaults (the minimum number of steps) but never a number the user typed. ``picked`` names fields that
+    count as given whatever their value (the models, once ImageNet weights are asked for: the pickers show them).
     """
     defaults = RunConfig.from_preset(preset).to_dict()
-    changed = {name: value for name, value in fields.items() if value != defaults[name]}
+    changed = {name: value for name, value in fields.items() if value != defaults[name] or name in picked}
     return RunConfig.from_preset(preset, data=data, **changed).validate()
 
 
