@@ -62,6 +62,7 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="meddistill-schedule-"))
     env = {**os.environ, "MEDDISTILL_HOME": str(out / "home"), **ISA_HOLDS.get(args.isa, {})}
     print_machine(args.isa, env)
+    print(f"Run folders: {out}")
     print(
         "| dataset | seed | variant | wall (s) | teacher epochs | teacher val AUC | distilled val AUC "
         "| teacher test ACC / AUC | distilled test ACC / AUC |"

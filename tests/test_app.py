@@ -231,7 +231,7 @@ def test_train_page_shows_the_plan_and_keeps_typed_epochs(small_breast_npz):
     at.run()
     at.radio[0].set_value("cpu").run()
     plan = at.text[0].value
-    assert "Teacher (resnet18): 75 epochs x 2 steps = 150 steps (the preset's 4 raised to reach 150 steps)" in plan
+    assert "Teacher (resnet18): 38 epochs x 2 steps = 76 steps (the preset's 5 raised to reach 76 steps)" in plan
     at.number_input(key="te_cpu").set_value(1).run()
     plan = at.text[0].value
     assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in plan

@@ -235,17 +235,17 @@ def test_epochs_the_user_gives_are_the_epochs_that_run(small_breast_npz):
     preset = RunConfig.from_preset("cpu", data=str(small_breast_npz))
     typed = RunConfig.from_preset("cpu", data=str(small_breast_npz), teacher_epochs=1)
     assert typed.given == ["teacher_epochs"] and preset.given == []
-    assert preset.epochs_for("teacher", 160) == 150 // 2  # 2 steps per epoch at batch 128: raised to 150 steps
-    assert typed.epochs_for("teacher", 160) == 1 and typed.epochs_for("student_kd", 160) == 75
+    assert preset.epochs_for("teacher", 160) == 38  # 2 steps per epoch at batch 128: raised to reach 75 steps
+    assert typed.epochs_for("teacher", 160) == 1 and typed.epochs_for("student_kd", 160) == 38
     plans = plan_run(typed, 160, 1, 28, measure=False)
     assert [(p.role, p.epochs, p.steps) for p in plans] == [
         ("teacher", 1, 2),
-        ("student_scratch", 75, 150),
-        ("student_kd", 75, 150),
+        ("student_scratch", 38, 76),
+        ("student_kd", 38, 76),
     ]
     text = describe_plan(plans)
     assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in text
-    assert "the preset's 30 raised to reach 150 steps" in text
+    assert "the preset's 30 raised to reach 76 steps" in text
 
 
 def test_run_prints_its_plan_first(small_breast_npz, tmp_path, capsys):

@@ -21,9 +21,9 @@ PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
     # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
     "cpu": dict(
-        teacher_epochs=4,
+        teacher_epochs=5,
         student_epochs=30,
-        min_steps=150,
+        min_steps=75,
         batch_size=128,
         max_image_size=64,
         augment=True,
@@ -95,9 +95,9 @@ class RunConfig:
     kd_beta: float = 8.0  # DKD: weight of the non-target-class term
     feature_weight: float = 100.0  # weight of the feature term for attention / fitnet
     preset: str = "cpu"  # name in PRESETS that filled the fields below
-    teacher_epochs: int = 4  # epochs for the teacher
+    teacher_epochs: int = 5  # epochs for the teacher
     student_epochs: int = 30  # epochs for each student (scratch and distilled)
-    min_steps: int = 150  # at least this many optimisation steps per model (small datasets get more epochs)
+    min_steps: int = 75  # at least this many optimisation steps per model (small datasets get more epochs)
     ema_decay: float = 0.0  # > 0: validate and keep a moving average of the weights (smoother best-epoch choice)
     lr: float = 2e-3  # AdamW learning rate (cosine schedule)
     weight_decay: float = 1e-4  # AdamW weight decay

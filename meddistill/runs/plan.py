@@ -6,7 +6,7 @@ this machine with the run's thread count, and multiplies by the planned steps (v
 Example:
     >>> plans = plan_run(config, train_images=546, channels=1, image_size=28)
     >>> print(describe_plan(plans))
-    Teacher (resnet18): 30 epochs x 5 steps = 150 steps (the preset's 4 raised to reach 150 steps), about ...
+    Teacher (resnet18): 15 epochs x 5 steps = 75 steps (the preset's 5 raised to reach 75 steps), about ...
 """
 
 from __future__ import annotations
