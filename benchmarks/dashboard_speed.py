@@ -2,8 +2,9 @@
 
 Starts ``streamlit run app.py`` on a free localhost port, opens the home page in Debian's Chromium (Playwright),
 clicks "Start the BreastMNIST demo" and times the run until the Train page says it is done, while the page's live
-panel refreshes every second in the browser. Then runs the same settings with ``meddistill run`` (the demo's
-config: BreastMNIST, the default ``cpu`` preset) and times the command. Order alternates over ``--repeats``.
+panel refreshes in the browser (every ``REFRESH_SECONDS`` of pages/train.py: 3 s). Then runs the same settings
+with ``meddistill run`` (the demo's config: BreastMNIST, the default ``cpu`` preset) and times the command. Order
+alternates over ``--repeats``.
 
 Usage:
     python benchmarks/dashboard_speed.py [--repeats 1]
