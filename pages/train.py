@@ -1,5 +1,7 @@
 """Train: pick the models and settings, start, watch the curves live, cancel or resume."""
 
+import time
+
 import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
@@ -17,8 +19,11 @@ jobs = manager()
 
 # The live panel's refresh. Each refresh redraws the chart in the browser, which shares the CPU with training:
 # with a 1 s refresh the demo took 141 s from the dashboard against 83 s from the command line; with 3 s, 94 s
-# against 86 s (benchmarks/dashboard_speed.py on an AMD EPYC, docs/benchmarks.md).
+# against 86 s (benchmarks/dashboard_speed.py on an AMD EPYC, docs/benchmarks.md); rebuilding the chart at most every
+# 12 s gave 82 s against 87 s held to AVX2 (the command line: 77 s), one run each, within run-to-run variation.
 REFRESH_SECONDS = 3.0
+# While a run is active the chart is rebuilt at most this often; the refreshes in between send the same figure again.
+CHART_SECONDS = 12.0
 PRESET_LABELS = {
     "cpu": "Fast (CPU, minutes)",
     "thorough": "Thorough (GPU recommended)",
@@ -167,9 +172,11 @@ def live_panel() -> None:
         st.success("Done. Compare the three models, or see where they look.")
         st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
     if view.points:
-        st.plotly_chart(
-            training_curves_figure(view.batch_loss, view.epochs), width="stretch", key=f"curves_{view.run_id}"
-        )
+        drawn_at, figure = st.session_state.get(f"chart_{view.run_id}", (0.0, None))
+        if figure is None or view.status not in ACTIVE or time.monotonic() - drawn_at >= CHART_SECONDS:
+            figure = training_curves_figure(view.batch_loss, view.epochs)
+            st.session_state[f"chart_{view.run_id}"] = (time.monotonic(), figure)
+        st.plotly_chart(figure, width="stretch", key=f"curves_{view.run_id}")
     st.caption(f"{view.points} points plotted")
     queued = jobs.queued()
     if queued:
