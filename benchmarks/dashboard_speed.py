@@ -17,6 +17,7 @@ also includes starting Python and importing torch, the dashboard's the first pag
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import socket
 import subprocess
@@ -44,8 +45,15 @@ def _port() -> int:
 
 
 def finished(home: Path) -> bool:
-    """The demo's run is recorded as done in the run index."""
-    return any(record.status == "done" for record in RunStore(home).list())
+    """The demo's run is recorded as done in the run index.
+
+    Raises:
+        RuntimeError: the run ended without finishing (failed, cancelled or interrupted).
+    """
+    statuses = {record.status for record in RunStore(home).list()}
+    if statuses & {"failed", "cancelled", "interrupted"}:
+        raise RuntimeError(f"the demo run ended as {', '.join(sorted(statuses))}; see the server's run folder {home}")
+    return "done" in statuses
 
 
 def dashboard_seconds(home: Path, page_closed: bool = False) -> float:
@@ -80,7 +88,10 @@ def dashboard_seconds(home: Path, page_closed: bool = False) -> float:
             if page_closed:
                 page.get_by_role("button", name="Cancel this run").wait_for(timeout=120_000)
                 page.goto("about:blank")
+                deadline = time.perf_counter() + 3_600
                 while not finished(home):
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"the demo run in {home} did not finish within an hour")
                     time.sleep(0.5)
             else:
                 page.get_by_text("Done. Compare the three models").wait_for(timeout=3_600_000)
@@ -118,10 +129,10 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="meddistill-dashboard-speed-"))
     dashboard, cli = [], []
     for repeat in range(args.repeats):
-        order = [("dashboard", dashboard_seconds, dashboard), ("cli", cli_seconds, cli)]
+        dashboard_run = functools.partial(dashboard_seconds, page_closed=args.page_closed)
+        order = [("dashboard", dashboard_run, dashboard), ("cli", cli_seconds, cli)]
         for name, measure, into in order if repeat % 2 == 0 else order[::-1]:
-            home = out / f"{name}-{repeat}"
-            into.append(measure(home, args.page_closed) if measure is dashboard_seconds else measure(home))
+            into.append(measure(out / f"{name}-{repeat}"))
             print(f"{name}: {into[-1]:.0f} s", flush=True)
     ratio = sum(dashboard) / sum(cli)
     print(f"dashboard {sum(dashboard) / len(dashboard):.0f} s, command line {sum(cli) / len(cli):.0f} s")

@@ -171,13 +171,15 @@ def live_panel() -> None:
             st.rerun(scope="app")  # once, so the sidebar's job status and the form catch up with the finished run
         st.success("Done. Compare the three models, or see where they look.")
         st.page_link("pages/compare.py", label="Open Compare", icon=":material/leaderboard:")
+    drawn = view.points
     if view.points:
-        drawn_at, figure = st.session_state.get(f"chart_{view.run_id}", (0.0, None))
+        drawn_at, figure, drawn = st.session_state.get(f"chart_{view.run_id}", (0.0, None, 0))
         if figure is None or view.status not in ACTIVE or time.monotonic() - drawn_at >= CHART_SECONDS:
-            figure = training_curves_figure(view.batch_loss, view.epochs)
-            st.session_state[f"chart_{view.run_id}"] = (time.monotonic(), figure)
+            figure, drawn = training_curves_figure(view.batch_loss, view.epochs), view.points
+            st.session_state[f"chart_{view.run_id}"] = (time.monotonic(), figure, drawn)
         st.plotly_chart(figure, width="stretch", key=f"curves_{view.run_id}")
-    st.caption(f"{view.points} points plotted")
+    updated = f" (the chart is updated every {CHART_SECONDS:g} s while training)" if view.status in ACTIVE else ""
+    st.caption(f"{drawn} points plotted{updated}")
     queued = jobs.queued()
     if queued:
         st.markdown("**Waiting in the queue**")

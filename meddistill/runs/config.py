@@ -21,7 +21,7 @@ PRESETS: dict[str, dict] = {
     # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
     # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
     # 5 teacher epochs, raised to at least 75 steps: 15 on BreastMNIST, 5 on PneumoniaMNIST (chosen on val AUC over
-    # 5 seeds against 4 epochs raised to 150 steps: docs/results.md). Sets over 4,864 images get 5 epochs, not 4.
+    # 5 seeds against 4 epochs raised to 150 steps: docs/results.md). Sets over 4,736 train images get 5 epochs, not 4.
     "cpu": dict(
         teacher_epochs=5,
         student_epochs=30,
