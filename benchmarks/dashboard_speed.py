@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from meddistill.data.medmnist_source import medmnist_path  # noqa: E402
 from meddistill.evaluation.hardware import describe_cpu  # noqa: E402
-from meddistill.runs.store import RunStore  # noqa: E402
+from meddistill.store.index import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from meddistill.evaluation.hardware import describe_cpu  # noqa: E402
-from meddistill.runs.layout import RunFolder  # noqa: E402
+from meddistill.store.layout import RunFolder  # noqa: E402
 from meddistill.views.cases import mean_faithfulness, run_dataset  # noqa: E402
 
 

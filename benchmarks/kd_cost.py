@@ -32,7 +32,7 @@ import torch
 
 from meddistill.distillation import create_method
 from meddistill.models import create_model
-from meddistill.runs.config import PRESETS
+from meddistill.settings.config import PRESETS
 from meddistill.training import FitSettings, fit, teacher_logits
 
 BATCH, LR, WD = 128, 2e-3, 1e-4

@@ -62,7 +62,7 @@ def weight_bytes(path: Path) -> int:
 def student(args, batches):
     """(model, description): a run's distilled student, or tiny_cnn trained from scratch with fit."""
     if args.run:
-        from meddistill.runs.layout import load_trained
+        from meddistill.store.layout import load_trained
 
         model, config, _ = load_trained(args.run, "student_kd")
         return model, f"distilled student of run {args.run} ({config.student} <- {config.teacher}, {config.method})"

@@ -29,8 +29,8 @@ from meddistill.data.tensors import Batches
 from meddistill.distillation import create_method
 from meddistill.evaluation import classification_metrics
 from meddistill.io.weights import load_weights, save_weights
-from meddistill.runs.building import build
-from meddistill.runs.config import RunConfig
+from meddistill.pipeline.building import build
+from meddistill.settings.config import RunConfig
 from meddistill.training import FitSettings, class_weights_for
 from meddistill.training.distributed import gather_predictions
 

@@ -18,7 +18,11 @@ from meddistill.errors import Cancelled, DataError, MedDistillError, TrainingErr
 from meddistill.evaluation import available_formats, classification_metrics, export_model
 from meddistill.explain import available_explainers, overlay, saliency
 from meddistill.models import available_models, create_model, load_external_teacher, model_info
-from meddistill.runs import LABELS, PRESETS, ROLES, JobManager, RunConfig, RunFolder, RunStore, execute, export_run
+from meddistill.pipeline import execute
+from meddistill.reports import export_run
+from meddistill.services import JobManager
+from meddistill.settings import PRESETS, RunConfig
+from meddistill.store import LABELS, ROLES, RunFolder, RunStore
 from meddistill.training import FitSettings, fit
 
 __all__ = [

@@ -5,12 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from meddistill.data.summary import leakage_lines
 from meddistill.evaluation.export import available_formats
-from meddistill.runs.card import model_card
-from meddistill.runs.export import export_run
-from meddistill.runs.layout import LABELS
-from meddistill.views.compare import (
+from meddistill.reports.card import model_card
+from meddistill.reports.export import export_run
+from meddistill.reports.tables import (
     headline,
     model_rows,
     report_csv,
@@ -19,6 +17,8 @@ from meddistill.views.compare import (
     teacher_line,
     verdict_lines,
 )
+from meddistill.store.index import RunStatus
+from meddistill.store.layout import LABELS
 from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
 from pages.common.ui import guarded, manager, md, page, pick_run
 
@@ -36,13 +36,12 @@ if report is None:
     st.warning(f"Run {record.id} has no report; it may have been written by an older version.")
     st.stop()
 
-data = report["dataset"]
+data = report.dataset
 st.caption(
     f"{data['name']}: {', '.join(data['classes'])} · test split of {data['sizes']['test']:,} images "
-    f"at {data['train_image_size']} px · measured on {report.get('device', 'cpu')} · {teacher_line(report)}"
+    f"at {data['train_image_size']} px · measured on {report.device} · {teacher_line(report)}"
 )
-checks = [line.removeprefix("warning: ") for line in leakage_lines(data.get("provenance", {}).get("leakage", {}))]
-checks = [line for line in checks if not line.startswith(("no duplicates", "dropped"))]
+checks = report.warnings
 if checks:  # the val and test figures below include these copies
     st.warning("**Data check**\n" + "\n".join(f"- {md(line)}" for line in checks), icon=":material/content_copy:")
 cards = headline(report)
@@ -53,16 +52,16 @@ for tone, text in verdict_lines(report):  # paired bootstrap over the test image
     getattr(st, tone)(text, icon=":material/balance:")
 if search_summary(report):
     with st.expander(search_summary(report)):
-        st.dataframe(report["search"]["candidates"], hide_index=True, width="stretch")
+        st.dataframe(report.search["candidates"], hide_index=True, width="stretch")
 st.dataframe(model_rows(report), hide_index=True, width="stretch")
-if "agreement" in report:
-    shares = " · ".join(f"{LABELS[k]} {v:.1%}" for k, v in report["agreement"].items())
+if report.agreement:
+    shares = " · ".join(f"{LABELS[k]} {v:.1%}" for k, v in report.agreement.items())
     st.markdown(f"**Agreement with the teacher** (same predicted class): {shares}")
 
 st.subheader("Confusion matrices")
-matrix_cols = st.columns(len(report["models"]))
-for column, (role, model) in zip(matrix_cols, report["models"].items()):
-    figure = confusion_figure(model["test"]["confusion_matrix"], data["classes"], LABELS.get(role, role))
+matrix_cols = st.columns(len(report.models))
+for column, (role, model) in zip(matrix_cols, report.models.items()):
+    figure = confusion_figure(model.test.confusion_matrix, data["classes"], LABELS.get(role, role))
     column.plotly_chart(figure, width="stretch", key=f"cm_{role}")
 curve_cols = st.columns(2)
 curve_cols[0].plotly_chart(roc_figure(report), width="stretch")
@@ -78,7 +77,10 @@ if weights.is_file():
 else:
     dl[0].caption("This run has no distilled-student weights to download.")
 dl[1].download_button(
-    "Report (JSON)", json.dumps(report, indent=2), file_name=f"{record.id}-report.json", mime="application/json"
+    "Report (JSON)",
+    json.dumps(report.to_dict(), indent=2),
+    file_name=f"{record.id}-report.json",
+    mime="application/json",
 )
 dl[2].download_button("Report (CSV)", report_csv(report), file_name=f"{record.id}-report.csv", mime="text/csv")
 with dl[3]:
@@ -114,7 +116,7 @@ if st.session_state.get(card_key):
     )
 
 st.subheader("Several runs")
-finished = [r for r in jobs.store.list() if r.status == "done"]
+finished = [r for r in jobs.store.list() if r.status == RunStatus.DONE]
 picked = st.multiselect("Runs to compare", [r.id for r in finished], default=[r.id for r in finished[:5]])
 rows = [(r, r.report()) for r in finished if r.id in picked]
 with guarded("Could not compare these runs"):

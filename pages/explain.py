@@ -5,7 +5,8 @@ import streamlit as st
 from meddistill.data.dicom import DICOM_SUFFIXES
 from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.explain import OPAQUE_NOTE, available_explainers, explainer_label, overlay
-from meddistill.runs.layout import LABELS
+from meddistill.services.scans import scan_from_upload
+from meddistill.store.layout import LABELS
 from meddistill.views.cases import (
     FILTER_LABELS,
     FILTERS,
@@ -13,7 +14,6 @@ from meddistill.views.cases import (
     case_table,
     explain_case,
     filter_cases,
-    scan_from_upload,
     test_set_agreement,
     window_presets,
     window_settings,

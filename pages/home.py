@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from meddistill.runs.quickstart import quickstart_config
+from meddistill.reports.tables import headline, teacher_line
+from meddistill.services.quickstart import quickstart_config
+from meddistill.store.index import RunStatus
 from meddistill.views.cases import case_table, showcase_cases
-from meddistill.views.compare import headline, teacher_line
 from meddistill.views.dashboard import demo_estimate
 from pages.common.ui import dataset_for, guarded, manager, md, page, run_label, runs_frame
 
@@ -17,7 +18,7 @@ st.markdown(
 )
 
 runs = manager().store.list()
-latest = next((r for r in runs if r.status == "done" and r.report()), None)
+latest = next((r for r in runs if r.status == RunStatus.DONE and r.report()), None)
 
 
 def show_steps() -> None:
@@ -60,7 +61,7 @@ if latest is None:
     demo_button()
 else:
     report = latest.report()
-    data = report["dataset"]
+    data = report.dataset
     st.subheader(f"Latest run: {data['name']}")
     st.caption(f"{run_label(latest)} · {teacher_line(report)}")
     cards = headline(report)

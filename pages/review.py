@@ -3,8 +3,8 @@ keyboard, export the log."""
 
 import streamlit as st
 
-from meddistill.runs.layout import LABELS
-from meddistill.runs.reviews import VERDICTS, ReviewStore
+from meddistill.store.layout import LABELS
+from meddistill.store.reviews import VERDICTS, ReviewStore
 from meddistill.views.cases import FILTER_LABELS, FILTERS, case_label, case_table, filter_cases
 from meddistill.views.review import SHORTCUTS, review_images
 from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
@@ -22,7 +22,7 @@ if record is None:
 
 with guarded("Could not open this run"):
     reviews = ReviewStore()
-    summary = record.report()["dataset"]
+    summary = record.report().dataset
     test = dataset_for(str(record.path)).splits["test"]
     cases = case_table(record.path, summary["classes"], [test.name(i) for i in range(len(test))])
     latest = reviews.latest(record.id)

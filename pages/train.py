@@ -5,12 +5,15 @@ import time
 import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
-from meddistill.runs.config import AUTO_METHOD, PRESETS, PRETRAINED_DEFAULTS, RunConfig
-from meddistill.runs.store import ACTIVE
+from meddistill.services.teachers import check_teacher
+from meddistill.settings.config import PRESETS, RunConfig
+from meddistill.settings.declarations import page_settings
+from meddistill.settings.sources import AUTO_METHOD, PRETRAINED_DEFAULTS
+from meddistill.store.index import ACTIVE, RunStatus
 from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
-from meddistill.views.teachers import check_teacher
+from pages.common.settings_form import section_fields, setting_widget
 from pages.common.teacher_picker import model_box, teacher_picker
 from pages.common.ui import guarded, manager, page, run_label, runs_frame
 
@@ -70,66 +73,28 @@ with st.expander("New run", expanded=not jobs.active()):
             + "  \n**Automatic**: tries kd, dkd, kd_ls and dist within 4x one student's training and keeps the best "
             "on validation AUC.",
         )
-        temperature = middle.slider(
-            "Temperature T",
-            1.0,
-            10.0,
-            p["kd_temperature"],
-            0.5,
-            help="Softens the teacher's probabilities; higher shows more of its 'dark knowledge'.",
+        p["teacher_epochs"] = 0 if uses_file else p["teacher_epochs"]
+        fields = dict(student=student, method=method)
+        fields |= section_fields(middle, "distillation", p, preset)
+        schedule = {s.name: s for s in page_settings("schedule")}
+        fields["teacher_epochs"] = setting_widget(
+            middle,
+            schedule["teacher_epochs"],
+            p["teacher_epochs"],
+            preset,
+            minimum=0 if uses_file else 1,
+            suffix="_file" if uses_file else "",
         )
-        alpha = middle.slider("alpha (weight of the teacher)", 0.0, 1.0, p["kd_alpha"], 0.05)
-        teacher_epochs = middle.number_input(
-            "Teacher epochs",
-            0 if uses_file else 1,
-            500,
-            0 if uses_file else p["teacher_epochs"],
-            key=f"te_{preset}" + ("_file" if uses_file else ""),
-            help="0 uses an uploaded or reused teacher as is; more fine-tunes it (not possible for ONNX/TorchScript).",
-        )
-        student_epochs = middle.number_input("Student epochs", 1, 500, p["student_epochs"], key=f"se_{preset}")
-        lr = right.number_input("Learning rate", 1e-5, 1.0, p["lr"], format="%.4f")
-        batch_size = right.select_slider("Batch size", [16, 32, 64, 128, 256], p["batch_size"], key=f"bs_{preset}")
-        image_size = right.select_slider(
-            "Image size (px)",
-            ["native", 28, 32, 64, 128, 224],
-            "native",
-            help=f"'native' keeps the dataset's size, capped at {p['max_image_size']} px by this preset.",
-        )
-        augment = right.checkbox(
-            "Augment the teacher",
-            p["augment"],
-            key=f"aug_{preset}",
-            help="Random rotation, scale, shift and contrast on the teacher's training images.",
-        )
-        augment_students = right.checkbox(
-            "Augment the students",
-            p["augment_students"],
-            key=f"augs_{preset}",
-            help="The same for both students. Off lets distillation reuse the teacher's outputs, computed once.",
-        )
-        class_weighted = right.checkbox("Class-weighted loss", p["class_weighted"], key=f"cw_{preset}")
-        seed = right.number_input("Seed", 0, 10_000, 0)
-        fields = dict(
-            student=student,
-            method=method,
-            kd_temperature=temperature,
-            kd_alpha=alpha,
-            teacher_epochs=int(teacher_epochs),
-            student_epochs=int(student_epochs),
-            lr=float(lr),
-            batch_size=int(batch_size),
-            image_size=None if image_size == "native" else int(image_size),
-            augment=augment,
-            augment_students=augment_students,
-            class_weighted=class_weighted,
-            seed=int(seed),
-        )
+        fields |= section_fields(middle, "schedule", p, preset, skip=("teacher_epochs",))
+        fields |= section_fields(right, "input", p, preset)
+        if page_settings("advanced"):
+            with st.expander("Advanced settings"):
+                fields |= section_fields(st, "advanced", p, preset)
         fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
         fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
             config = config_from_fields(preset, source, fields, ("teacher", "student") if pretrained else ())
-            if config.teacher_weights and not config.starts_pretrained("teacher"):
+            if config.teacher_source().from_file:
                 with st.spinner("Checking the teacher against the dataset..."):
                     st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit
             st.markdown("**Plan**")
@@ -160,13 +125,13 @@ def live_panel() -> None:
         if st.button("Cancel this run", key=f"cancel_{view.run_id}"):
             jobs.cancel(view.run_id)
             st.toast("Cancelling: the run stops within a batch.")
-    elif view.status in ("interrupted", "cancelled", "failed"):
+    elif view.status in (RunStatus.INTERRUPTED, RunStatus.CANCELLED, RunStatus.FAILED):
         if view.message:
             st.warning(view.message)
         if st.button("Resume from the last completed epoch", key=f"resume_{view.run_id}"):
             with guarded("Could not resume"):
                 jobs.resume(view.run_id)
-    elif view.status == "done":
+    elif view.status == RunStatus.DONE:
         if st.session_state.pop(f"active_{view.run_id}", False):
             st.rerun(scope="app")  # once, so the sidebar's job status and the form catch up with the finished run
         st.success("Done. Compare the three models, or see where they look.")

@@ -149,7 +149,7 @@ def finished_home(small_breast_npz, tmp_path_factory):
 @pytest.fixture()
 def finished_run(finished_home, monkeypatch):
     """The finished run, with this test's MEDDISTILL_HOME pointed at its home."""
-    from meddistill.runs import RunStore
+    from meddistill import RunStore
 
     monkeypatch.setenv("MEDDISTILL_HOME", str(finished_home))
     return RunStore().list()[0]
@@ -192,7 +192,7 @@ def test_review_records_and_exports(finished_run):
     at.text_input[0].input("Patch of consolidation, student right")
     at.button(key="v_agree").click().run()  # also the A key (st.button shortcut)
     assert not at.exception, at.exception
-    from meddistill.runs.reviews import ReviewStore
+    from meddistill.store.reviews import ReviewStore
 
     latest = ReviewStore().latest(finished_run.id)
     assert latest[str(first["case"])]["verdict"] == "agree"
@@ -232,7 +232,7 @@ def test_train_page_shows_the_plan_and_keeps_typed_epochs(small_breast_npz):
     at.radio[0].set_value("cpu").run()
     plan = at.text[0].value
     assert "Teacher (resnet18): 38 epochs x 2 steps = 76 steps (the preset's 5 raised to reach 76 steps)" in plan
-    at.number_input(key="te_cpu").set_value(1).run()
+    at.number_input(key="teacher_epochs_cpu").set_value(1).run()
     plan = at.text[0].value
     assert "Teacher (resnet18): 1 epochs x 2 steps = 2 steps (as you gave it)" in plan
     assert "Estimated training time: about" in plan
@@ -272,7 +272,7 @@ def test_train_page_reuses_a_finished_runs_teacher_after_checking_it(small_breas
     at.run()
     at.radio(key="teacher_source").set_value("Reuse another run's teacher").run()
     assert at.selectbox(key="t_reuse").options
-    assert at.number_input(key="te_cpu_file").value == 0  # used as is unless the user asks to fine-tune it
+    assert at.number_input(key="teacher_epochs_cpu_file").value == 0  # used as is unless the user asks to fine-tune it
     assert "teacher.safetensors fits: 1 channel(s) at 28 px in, 2 outputs" in at.success[0].value
     assert "val ACC" in at.success[0].value and not at.exception and not at.error
 

@@ -181,7 +181,7 @@ def test_demo_from_home_to_model_card(browser, artifacts, tmp_path, breast_npz, 
     report = seen["report"]
     assert seen["metrics"][0] == f"{report['models']['teacher']['test']['acc']:.1%}"
     assert seen["metrics"][1] == f"{report['models']['student_kd']['test']['acc']:.1%}"
-    from meddistill.runs.reviews import ReviewStore
+    from meddistill.store.reviews import ReviewStore
 
     assert [r["verdict"] for r in ReviewStore(home).latest(report["run_id"]).values()] == ["agree"]
     card = seen["card"].read_text(encoding="utf-8")

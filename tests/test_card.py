@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from meddistill.cli.main import main
-from meddistill.runs.card import card_facts
-from meddistill.runs.reviews import ReviewStore
+from meddistill.reports.card import card_facts
+from meddistill.store.reviews import ReviewStore
 
 pytestmark = pytest.mark.slow
 

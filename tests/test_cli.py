@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from meddistill import RunStore
 from meddistill.cli import main
-from meddistill.runs import RunStore
-from meddistill.runs.config import RunConfig
+from meddistill.settings.config import RunConfig
 from tests.conftest import copy_xray_slice
 
 M_KEYS = {"arch", "params", "size_mb", "flops", "latency_ms_b1", "throughput_b64", "train_seconds", "test"}
@@ -141,7 +141,7 @@ def _bad_inputs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_options_reach_the_engine_in_a_real_run(small_breast_npz, tmp_path, monkeypatch):
     """The same, through a real `meddistill run`: what fit is called with for each role."""
-    import meddistill.runs.pipeline as pipeline
+    import meddistill.pipeline.runner as pipeline
 
     seen = {}
     real_fit = pipeline.fit
@@ -230,7 +230,7 @@ def test_feature_methods_run_end_to_end(small_breast_npz, tmp_path, method):
 
 def test_epochs_the_user_gives_are_the_epochs_that_run(small_breast_npz):
     """The preset's minimum number of steps raises its own default epochs, never a number the user typed."""
-    from meddistill.runs.plan import describe_plan, plan_run
+    from meddistill.pipeline.plan import describe_plan, plan_run
 
     preset = RunConfig.from_preset("cpu", data=str(small_breast_npz))
     typed = RunConfig.from_preset("cpu", data=str(small_breast_npz), teacher_epochs=1)
@@ -262,9 +262,9 @@ def test_run_prints_its_plan_first(small_breast_npz, tmp_path, capsys):
 @pytest.mark.slow
 def test_teacher_logits_are_kept_and_reused_on_resume(small_breast_npz, tmp_path, monkeypatch):
     """The teacher's train logits are saved in the run folder; a resumed distilled student reads them back."""
-    import meddistill.runs.building as building
+    import meddistill.pipeline.building as building
+    from meddistill import RunFolder, execute
     from meddistill.io.weights import read_metadata, read_weights
-    from meddistill.runs import RunFolder, execute
 
     out = tmp_path / "run"
     assert (

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
+from meddistill import RunStore
 from meddistill.data.tensors import Batches
 from meddistill.evaluation import classification_metrics, predict
-from meddistill.runs import RunStore
-from meddistill.runs.layout import ROLES, load_trained
+from meddistill.store.layout import ROLES, load_trained
 
 pytestmark = pytest.mark.slow
 

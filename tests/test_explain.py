@@ -215,7 +215,7 @@ def test_cli_explain_writes_overlay_and_map(trained_run, tmp_path, capsys):
 
 
 def test_cli_explain_by_run_id_colour_jpeg_teacher(trained_run, tmp_path, capsys):
-    from meddistill.runs import RunStore
+    from meddistill import RunStore
 
     record = RunStore().import_run(trained_run / "run")  # into this test's own MEDDISTILL_HOME
     scan = np.asarray(Image.open(trained_run / "scan.png"))

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-import meddistill.runs.pipeline as pipeline
+import meddistill.pipeline.runner as pipeline
 from meddistill.cli import main
 from meddistill.evaluation.export import (
     available_formats,
@@ -17,8 +17,8 @@ from meddistill.evaluation.export import (
     load_exported,
 )
 from meddistill.models import create_model
-from meddistill.runs.export import export_run
-from meddistill.runs.layout import load_trained
+from meddistill.reports.export import export_run
+from meddistill.store.layout import load_trained
 
 LIMITS = {"torchscript": (1e-4, 1.0), "onnx": (1e-4, 1.0), "onnx-int8": (0.1, 0.9)}  # (max prob diff, min agreement)
 
@@ -122,7 +122,7 @@ def test_export_model_rejects_bad_arguments(tmp_path):
 def test_cli_export(trained_run, tmp_path, monkeypatch, capsys):
     run_dir, home = trained_run
     monkeypatch.setenv("MEDDISTILL_HOME", str(home))
-    from meddistill.runs import RunStore
+    from meddistill import RunStore
 
     run_id = RunStore().get(str(run_dir)).id
     out = tmp_path / "student.pt"
@@ -151,8 +151,8 @@ def test_cli_export_bad_input(trained_run, capsys):
 
 def test_report_has_latency_as_deployed(trained_run):
     """Every model's report entry has its ONNX Runtime latency and throughput; the students' int8 ones too."""
-    from meddistill.runs import RunFolder
-    from meddistill.runs.deployment import DEPLOYED_FORMATS, deployed_fields
+    from meddistill import RunFolder
+    from meddistill.store.report import DEPLOYED_FORMATS, deployed_fields
 
     run_dir, _ = trained_run
     report = RunFolder(run_dir).report()

@@ -17,7 +17,7 @@ from meddistill.explain import available_explainers, saliency
 from meddistill.io.weights import read_weights
 from meddistill.models import create_model
 from meddistill.models.external import ReorderedTeacher, class_order, load_external_teacher, teacher_file_kind
-from meddistill.runs.layout import RunFolder
+from meddistill.store.layout import RunFolder
 
 SMOKE = ["--preset", "smoke", "--threads", "1", "--seed", "3"]
 
@@ -96,7 +96,7 @@ def test_torchscript_and_onnx_teachers_give_the_original_logits_and_student(smal
     """End to end on real BreastMNIST images: train a run, export its teacher with ``meddistill export`` to ONNX
     and TorchScript, and distil a new student from each with the teacher used as is."""
     first = _run(small_breast_npz, tmp_path / "trained")
-    assert first["models"]["teacher"]["source"] == {"kind": "trained here"}
+    assert first["models"]["teacher"]["source"] == {"kind": "trained here", "source": "trained"}
     files = {}
     for fmt, name in (("onnx", "teacher.onnx"), ("torchscript", "teacher.ts.pt")):
         files[fmt] = tmp_path / name
@@ -133,7 +133,7 @@ def test_a_trained_teacher_is_reused_with_its_cached_logits(small_breast_npz, tm
     def recompute(*args, **kwargs):
         raise AssertionError("the teacher's logits were computed again")
 
-    monkeypatch.setattr("meddistill.runs.building.teacher_logits", recompute)
+    monkeypatch.setattr("meddistill.pipeline.building.teacher_logits", recompute)
     report = _run(small_breast_npz, tmp_path / "second", "--teacher-from", str(tmp_path / "first"), "--method", "dkd")
     assert report["models"]["teacher"]["epochs_run"] == 0
     assert report["models"]["teacher"]["source"]["file"] == "teacher.safetensors"

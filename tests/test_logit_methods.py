@@ -135,7 +135,7 @@ def test_auto_records_every_candidate_and_keeps_the_best_on_val(small_breast_npz
     import json
 
     from meddistill.cli.main import main
-    from meddistill.runs.search import BUDGET, GRID
+    from meddistill.pipeline.search import BUDGET, GRID
 
     out = tmp_path / "auto"
     args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--method", "auto", "--threads", "1"]

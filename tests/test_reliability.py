@@ -18,13 +18,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from meddistill import RunStore
 from meddistill.cli import main
 from meddistill.errors import DataError, TrainingError, WeightsError
 from meddistill.io.weights import load_weights, save_weights
 from meddistill.models import create_model
-from meddistill.runs import RunStore
-from meddistill.runs.config import RunConfig
-from meddistill.runs.jobs import JobManager, run_recorded
+from meddistill.services.jobs import JobManager, run_recorded
+from meddistill.settings.config import RunConfig
 
 # --- weights ------------------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ def test_pickle_file_never_unpickled(tmp_path):
 
 
 def test_full_disk_fails_the_run_with_a_clear_message(small_breast_npz, monkeypatch):
-    import meddistill.runs.pipeline as pipeline
+    import meddistill.pipeline.runner as pipeline
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "teacher.safetensors")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from meddistill.runs.config import RunConfig
-from meddistill.runs.jobs import JobManager
+from meddistill.services.jobs import JobManager
+from meddistill.settings.config import RunConfig
 
 pytestmark = pytest.mark.slow
 RUNS = 20

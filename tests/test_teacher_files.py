@@ -72,8 +72,8 @@ def test_teacher_with_reversed_classes_is_refused_before_students(small_breast_n
     """A teacher whose two outputs are swapped ranks val backwards: refused with the fix, before any student."""
     from meddistill.data import load_dataset
     from meddistill.data.tensors import Batches
-    from meddistill.runs.config import RunConfig
-    from meddistill.runs.imported import check_imported_teacher
+    from meddistill.pipeline.teachers import check_imported_teacher
+    from meddistill.settings.config import RunConfig
     from meddistill.training.engine import fit
     from meddistill.training.state import FitSettings
 

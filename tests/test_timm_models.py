@@ -16,8 +16,8 @@ from meddistill.io.weights import load_weights, save_weights
 from meddistill.models import create_model, target_module
 from meddistill.models.factory import check_model_name
 from meddistill.models.pretrained import PretrainedUnavailable, pretrained_state, reachable
-from meddistill.runs.building import feature_channels
-from meddistill.runs.config import RunConfig
+from meddistill.pipeline.building import feature_channels
+from meddistill.settings.config import RunConfig
 
 TEACHER, STUDENT = "timm/resnet18", "timm/mobilenetv3_small_050"
 

@@ -9,7 +9,7 @@ from pydicom.data import get_testdata_file
 from meddistill.data.deid import BASIC_PROFILE_TAGS
 from meddistill.errors import DataError
 from meddistill.paths import home
-from meddistill.views.cases import scan_from_upload
+from meddistill.services.scans import scan_from_upload
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"])

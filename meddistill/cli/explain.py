@@ -22,8 +22,8 @@ from meddistill.errors import DataError, MedDistillError
 from meddistill.explain.methods import available_explainers, predict_proba, saliency
 from meddistill.explain.overlay import overlay
 from meddistill.io.atomic import atomic_write
-from meddistill.runs.layout import ROLES
-from meddistill.runs.store import open_run
+from meddistill.store.index import open_run
+from meddistill.store.layout import ROLES
 
 
 def add_commands(commands) -> None:

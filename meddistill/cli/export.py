@@ -6,9 +6,9 @@ import argparse
 
 from meddistill.errors import MedDistillError
 from meddistill.evaluation.export import available_formats
-from meddistill.runs.export import export_run
-from meddistill.runs.layout import ROLES
-from meddistill.runs.store import open_run
+from meddistill.reports.export import export_run
+from meddistill.store.index import open_run
+from meddistill.store.layout import ROLES
 
 
 def add_commands(commands) -> None:

@@ -7,12 +7,11 @@ import datetime
 import json
 from pathlib import Path
 
-from meddistill.cli.train import comparison_table
 from meddistill.errors import MedDistillError
 from meddistill.io.atomic import atomic_write
-from meddistill.runs.card import model_card
-from meddistill.runs.store import RunStore, open_run
-from meddistill.views.compare import search_summary
+from meddistill.reports.card import model_card
+from meddistill.reports.tables import comparison_table, summary_lines
+from meddistill.store.index import RunStore, open_run
 
 
 def add_commands(commands) -> None:
@@ -53,19 +52,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"Run {record.id} is {record.status} and has no report yet. {record.message}".strip())
         return 0
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.to_dict(), indent=2))
         return 0
-    data = report["dataset"]
+    data = report.dataset
     print(
         f"Run {record.id} ({record.status}) on {data['name']}: {', '.join(data['classes'])}; "
         f"test set of {data['sizes']['test']} images at {data['train_image_size']} px"
     )
     print(comparison_table(report))
-    for line in [search_summary(report)] + [v["sentence"] for v in report.get("verdict", {}).values()]:
-        if line:
-            print(line)
-    if "agreement" in report:
-        print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report["agreement"].items()))
+    for line in summary_lines(report):
+        print(line)
+    if report.agreement:
+        print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report.agreement.items()))
     return 0
 
 

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from meddistill.errors import DataError
-from meddistill.paths import home, shared_data
+from meddistill.paths import MEDMNIST_DIR, home, shared_data
 
 
 def medmnist_flags() -> list[str]:
@@ -33,9 +33,9 @@ def _parse(name: str) -> tuple[str, str]:
 def _local_copy(filename: str) -> Path | None:
     folders = [
         os.environ.get("MEDDISTILL_MEDMNIST_DIR"),
-        home() / "medmnist",
+        home() / MEDMNIST_DIR,
         Path.home() / ".medmnist",
-        shared_data() / "medmnist",
+        shared_data() / MEDMNIST_DIR,
     ]
     for folder in folders:
         if folder and (Path(folder) / filename).is_file():
@@ -63,7 +63,7 @@ def medmnist_path(name: str, download: bool = True) -> Path:
     import medmnist  # deferred: importing medmnist takes seconds; only a download needs it
     from medmnist import INFO
 
-    cache = home() / "medmnist"
+    cache = home() / MEDMNIST_DIR
     cache.mkdir(parents=True, exist_ok=True)
     dataset_class = getattr(medmnist, INFO[flag]["python_class"])
     previous = socket.getdefaulttimeout()

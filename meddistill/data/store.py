@@ -6,29 +6,26 @@ same file given twice is stored once (uploads: ``meddistill.data.uploads``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from meddistill.data.archive import safe_extract_zip, strip_single_top_folder
 from meddistill.data.options import DataOptions
 from meddistill.io.atomic import atomic_write_json
-from meddistill.paths import home
+from meddistill.io.content import file_hash
+from meddistill.paths import DATASETS_DIR, home_dir
 
 OPTIONS_SUFFIX = ".options.json"  # beside a stored dataset's folder: how it is read
 
 
 def datasets_dir() -> Path:
     """``MEDDISTILL_HOME/datasets`` (created on first use)."""
-    path = home() / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return home_dir(DATASETS_DIR)
 
 
 def content_hash(path: Path) -> str:
-    """First 16 hex digits of the file's SHA-256."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
+    """First 16 hex digits of the file's SHA-256 (``meddistill.io.content``)."""
+    return file_hash(path)
 
 
 def safe_stem(name: str) -> str:

@@ -6,6 +6,8 @@ classes with counts per split, where the splits came from, files ignored and why
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 def describe_splits(origin: dict | str) -> str:
     """One line on where the splits came from."""
@@ -22,34 +24,68 @@ def describe_splits(origin: dict | str) -> str:
     return text
 
 
-def leakage_lines(leakage: dict) -> list[str]:
-    """Warnings about duplicates and leaks, or one line saying none were found."""
-    lines = []
+WARNING, NOTE = "warning", "note"  # a data check's level
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """One finding of the duplicate and leakage checks.
+
+    Attributes:
+        kind: ``exact_within_split``, ``exact_across_splits``, ``near_across_splits``, ``patients_in_two_splits``,
+            ``dropped`` or ``clean``.
+        level: ``WARNING`` (the test figures may be flattered) or ``NOTE`` (for information).
+        text: One sentence for people.
+    """
+
+    kind: str
+    level: str
+    text: str
+
+
+def leakage_checks(leakage: dict) -> list[DataCheck]:
+    """The duplicate and leakage findings, or one note saying none were found."""
+    checks = []
     for split, found in leakage.get("exact_within_split", {}).items():
         example = " and ".join(found["examples"][0]) if found.get("examples") else ""
-        lines.append(
-            f"warning: {found['count']} exact duplicate(s) within {split}"
+        text = (
+            f"{found['count']} exact duplicate(s) within {split}"
             + (f", {found['conflicting_labels']} with conflicting labels" if found.get("conflicting_labels") else "")
             + (f" (e.g. {example})" if example else "")
         )
+        checks.append(DataCheck("exact_within_split", WARNING, text))
     for key, kind in (("exact_across_splits", "exact"), ("near_across_splits", "near")):
         for pair, found in leakage.get(key, {}).items():
             first, second = pair.split("-")
             pair_example = found.get("examples", [None])[0]
             example = f"{first} {pair_example[0]} = {second} {pair_example[1]}" if pair_example else ""
-            lines.append(
-                f"warning: {found['count']} {second} image(s) are {kind} duplicates of {first} images"
+            text = (
+                f"{found['count']} {second} image(s) are {kind} duplicates of {first} images"
                 + (f" (e.g. {example})" if example else "")
                 + "; --drop-duplicates removes them"
             )
+            checks.append(DataCheck(key, WARNING, text))
     for pair, count in leakage.get("patients_in_two_splits", {}).items():
         first, second = pair.split("-")
-        lines.append(f"warning: {count} patient or group key(s) appear in both {first} and {second}")
+        text = f"{count} patient or group key(s) appear in both {first} and {second}"
+        checks.append(DataCheck("patients_in_two_splits", WARNING, text))
     for split, count in leakage.get("dropped", {}).items():
-        lines.append(f"dropped {count} {split} image(s) that duplicate an earlier split (--drop-duplicates)")
-    if not lines:
-        lines.append(f"no duplicates or leaks found (exact, and near: {leakage.get('near_method', '')})")
-    return lines
+        text = f"dropped {count} {split} image(s) that duplicate an earlier split (--drop-duplicates)"
+        checks.append(DataCheck("dropped", NOTE, text))
+    if not checks:
+        text = f"no duplicates or leaks found (exact, and near: {leakage.get('near_method', '')})"
+        checks.append(DataCheck("clean", NOTE, text))
+    return checks
+
+
+def leakage_warnings(leakage: dict) -> list[str]:
+    """The sentences of the checks whose level is ``WARNING``."""
+    return [check.text for check in leakage_checks(leakage) if check.level == WARNING]
+
+
+def leakage_lines(leakage: dict) -> list[str]:
+    """Every check as a line, warnings marked ``warning:`` (what ``check-data`` prints)."""
+    return [f"warning: {c.text}" if c.level == WARNING else c.text for c in leakage_checks(leakage)]
 
 
 def describe(summary: dict) -> list[str]:

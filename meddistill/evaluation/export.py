@@ -4,7 +4,7 @@ Each format is one small class in the ``EXPORTS`` registry: ``write`` puts the
 file at a path and ``load`` returns a function that runs it. ``export_model``
 writes one file atomically; ``check_export`` runs that file and compares its
 probabilities with the PyTorch model's. A run's model is exported with
-``meddistill.runs.export.export_run``.
+``meddistill.reports.export.export_run``.
 
 Example:
     >>> export_model(model, "onnx", "student.onnx", in_channels=1, image_size=28)

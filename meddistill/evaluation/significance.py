@@ -92,14 +92,26 @@ def _significant(ci: list[float]) -> bool:
     return bool(np.isfinite(ci).all()) and (ci[0] > 0 or ci[1] < 0)
 
 
+GAINED, LOST, NO_DIFFERENCE = "gained", "lost", "no difference"  # a verdict's direction, as report.json spells it
+
+
+def direction(diff: dict) -> str:
+    """``GAINED`` or ``LOST`` when the ACC interval (else the AUC interval) excludes zero, else ``NO_DIFFERENCE``."""
+    if _significant(diff["acc_ci"]):
+        return GAINED if diff["acc_diff"] > 0 else LOST
+    if _significant(diff["auc_ci"]):
+        return GAINED if diff["auc_diff"] > 0 else LOST
+    return NO_DIFFERENCE
+
+
 def sentence(diff: dict, a: str, b: str) -> str:
     """'the distilled student gained +3.1 ACC points over the scratch student (95% CI +0.8 to +5.4) ...' or
     'no significant difference between ... (ACC +0.6 points, 95% CI -1.8 to +3.0) ...'."""
     low, high = (100 * x for x in diff["acc_ci"])
     acc = f"{100 * diff['acc_diff']:+.1f} ACC points (95% CI {low:+.1f} to {high:+.1f})"
     auc = f"AUC {diff['auc_diff']:+.3f} (95% CI {diff['auc_ci'][0]:+.3f} to {diff['auc_ci'][1]:+.3f})"
-    if _significant(diff["acc_ci"]) or _significant(diff["auc_ci"]):
-        verb = "gained" if (diff["acc_diff"] if _significant(diff["acc_ci"]) else diff["auc_diff"]) > 0 else "lost"
+    verb = direction(diff)
+    if verb != NO_DIFFERENCE:
         return f"The {a} {verb} against the {b}: {acc}, {auc}."
     return f"No significant difference between the {a} and the {b} on {diff['n']} test images: {acc}, {auc}."
 
@@ -125,6 +137,7 @@ def verdicts(labels: np.ndarray, probs: dict[str, np.ndarray], val: dict[str, di
         if val.get(a) and val.get(b):
             diff["val_acc_diff"] = val[a]["val_acc"] - val[b]["val_acc"]
             diff["val_auc_diff"] = val[a]["val_auc"] - val[b]["val_auc"]
+        diff["direction"] = direction(diff)
         diff["sentence"] = sentence(diff, name_a, name_b)
         out[key] = diff
     return out

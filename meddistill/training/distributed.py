@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import numpy as np
 import torch
@@ -46,14 +47,17 @@ def device_for(device: torch.device) -> torch.device:
     return device
 
 
-def gather_predictions(model: torch.nn.Module, batches: Batches, device: torch.device) -> np.ndarray:
-    """(N, K) test probabilities; under torchrun every rank predicts a shard and all are gathered."""
+def gather_predictions(
+    model: torch.nn.Module, batches: Batches, device: torch.device, activation: Callable | None = None
+) -> np.ndarray:
+    """(N, K) test probabilities (``activation``: logits -> probabilities, default softmax); under torchrun every
+    rank predicts a shard and all are gathered."""
     if not is_initialized() or world_size() == 1:
-        return predict(model, batches, device)
+        return predict(model, batches, device, activation=activation)
     mine = np.arange(rank(), len(batches), world_size())
     shard = Batches(batches.split.subset(mine), batches.channels, batches.size, batches.num_workers)
     parts: list = [None] * world_size()
-    torch_dist.all_gather_object(parts, (mine, predict(model, shard, device)))
+    torch_dist.all_gather_object(parts, (mine, predict(model, shard, device, activation=activation)))
     probs = np.zeros((len(batches), parts[0][1].shape[1]))
     for indices, values in parts:
         probs[indices] = values

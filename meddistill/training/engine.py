@@ -181,6 +181,8 @@ class _Fit:
         with autocast(self.device):
             logits = self.net(images)
             if self.method is None:
+                if self.settings.loss is not None:
+                    return self.settings.loss(logits, labels, self.weights)
                 return F.cross_entropy(logits.float(), labels, weight=self.weights)
             if self.cached is not None:
                 t_logits = self.cached[index].to(self.device)

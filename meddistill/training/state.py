@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -24,7 +25,8 @@ class FitSettings:
     seed: int = 0  # seeds the batch order, augmentation and dropout draws
     patience: int = 8  # stop after this many epochs without a better val score
     augment: bool = False  # random affine and intensity jitter on the train batches
-    class_weights: torch.Tensor | None = None  # optional (K,) cross-entropy weights
+    class_weights: torch.Tensor | None = None  # optional (K,) class weights of the label loss
+    loss: Callable[..., torch.Tensor] | None = None  # (logits, labels, weights) -> loss; None: cross-entropy
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     checkpoint_dir: str | Path | None = None  # save state after epochs (see below) and resume from it
     checkpoint_seconds: float = 30.0  # save after the first epoch, then at most this often, and after the last one

@@ -3,29 +3,17 @@ explanations with faithfulness curves, uploaded scans (DICOM de-identified first
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
 
 from meddistill.data.dataset import MedDataset
-from meddistill.data.deid import deidentify
-from meddistill.data.dicom import DICOM_SUFFIXES, WINDOW_PRESETS, DicomImage, read_dicom_for_display
-from meddistill.data.folder import decode_file
-from meddistill.data.images import IMAGE_SUFFIXES
+from meddistill.data.dicom import WINDOW_PRESETS, DicomImage
 from meddistill.data.tensors import Batches, image_tensor
-from meddistill.errors import DataError
 from meddistill.explain.faithfulness import faithfulness
 from meddistill.explain.methods import map_resolution
 from meddistill.explain.pair import explain_pair, mean_saliency_agreement
-from meddistill.io.atomic import atomic_write
-from meddistill.paths import home
-from meddistill.runs.layout import RunFolder, predictions_key
+from meddistill.store.layout import RunFolder, predictions_key
 
 FILTERS = ("all", "correct", "wrong", "disagree")
 FILTER_LABELS = {
@@ -38,8 +26,7 @@ FILTER_LABELS = {
 
 def run_dataset(run_dir: str | Path) -> MedDataset:
     """The dataset a run was trained on, with the same splits."""
-    config = RunFolder(run_dir).config()
-    return config.load_data()
+    return RunFolder(run_dir).dataset()
 
 
 def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | None = None) -> list[dict]:
@@ -104,53 +91,6 @@ def explain_case(teacher, student, image: np.ndarray, channels: int, size: int, 
         for role, model in (("teacher", teacher), ("student", student))
     }
     return result
-
-
-@dataclass
-class Scan:
-    """An uploaded scan: the image for the models and, for DICOM, what the viewer needs."""
-
-    name: str
-    image: np.ndarray  # uint8 (H, W) or (H, W, 3)
-    dicom: object | None = None  # meddistill.data.dicom.DicomImage (de-identified) or None
-
-
-def scan_from_upload(data: bytes, filename: str) -> Scan:
-    """Decode an uploaded PNG/JPEG/BMP/TIFF or DICOM file.
-
-    A DICOM upload is de-identified in memory (PS3.15 basic profile) before
-    anything is written; only that de-identified copy is stored, under
-    ``MEDDISTILL_HOME/uploads``. No identifying attribute is ever returned.
-
-    Raises:
-        DataError: not a supported image, or an unreadable file.
-    """
-    suffix = Path(filename).suffix.lower()
-    uploads = home() / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    if suffix in DICOM_SUFFIXES or data[128:132] == b"DICM":
-        try:
-            dataset = deidentify(pydicom.dcmread(io.BytesIO(data)))
-        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
-            raise DataError(
-                f"{filename} is not a readable DICOM file; export it again from the PACS or viewer."
-            ) from None
-        stored = uploads / f"{digest}.dcm"
-        atomic_write(stored, lambda tmp: dataset.save_as(tmp, enforce_file_format=False))
-        try:
-            display = read_dicom_for_display(stored)
-        except DataError as error:
-            stored.unlink(missing_ok=True)
-            raise DataError(str(error).replace(stored.name, filename)) from None
-        return Scan(f"upload-{digest}.dcm", display.image, display)
-    if suffix not in IMAGE_SUFFIXES:
-        raise DataError(f"{filename} is not a PNG, JPEG, BMP, TIFF or DICOM file; upload one of those.")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"scan{suffix}"
-        path.write_bytes(data)
-        image = decode_file(path)
-    return Scan(filename, image)
 
 
 OWN_WINDOW = "File's own window"

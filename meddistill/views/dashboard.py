@@ -14,10 +14,10 @@ from meddistill.data.loader import load_dataset
 from meddistill.data.options import DataOptions
 from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
-from meddistill.paths import home
-from meddistill.runs.config import RunConfig
-from meddistill.runs.plan import describe_plan, plan_run
-from meddistill.runs.quickstart import quickstart_config
+from meddistill.paths import MEDMNIST_DIR, home
+from meddistill.pipeline.plan import describe_plan, plan_run
+from meddistill.services.quickstart import quickstart_config
+from meddistill.settings.config import RunConfig
 
 
 def describe_device() -> str:
@@ -33,7 +33,7 @@ def dataset_choices() -> dict[str, str]:
     for path in stored_datasets():
         label = f"{path.parent.name}/{path.name}" if path.suffix == ".npz" else f"{path.name}/"
         choices[label] = str(path if path.suffix == ".npz" else strip_single_top_folder(path))
-    cache = home() / "medmnist"
+    cache = home() / MEDMNIST_DIR
     if cache.is_dir():
         for path in sorted(cache.glob("*.npz")):
             choices[f"{path.stem} (MedMNIST)"] = str(path)

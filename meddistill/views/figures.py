@@ -5,7 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from meddistill.runs.layout import LABELS
+from meddistill.store.layout import LABELS
+from meddistill.store.report import Report
 
 COLOURS = {"teacher": "#1f77b4", "student_scratch": "#7f7f7f", "student_kd": "#d62728"}
 SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
@@ -99,40 +100,40 @@ def confusion_figure(matrix: list[list[int]], class_names: list[str], title: str
     return _layout(figure, 320)
 
 
-def roc_figure(report: dict) -> go.Figure:
+def roc_figure(report: Report) -> go.Figure:
     """ROC curves of the three models (positive class, or one-vs-rest per class)."""
     figure = go.Figure()
     figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dash"), name="chance")
-    classes = report["dataset"]["classes"]
-    for role, model in report["models"].items():
-        for curve in model["test"].get("roc", []):
+    classes = report.dataset["classes"]
+    for role, model in report.models.items():
+        for curve in model.test.roc:
             suffix = f" ({classes[curve['class']]})" if len(classes) > 2 else ""
             figure.add_scatter(
                 x=curve["fpr"],
                 y=curve["tpr"],
                 mode="lines",
                 line=dict(color=COLOURS.get(role)),
-                name=f"{LABELS.get(role, role)}{suffix} AUC {model['test']['auc']:.3f}",
+                name=f"{LABELS.get(role, role)}{suffix} AUC {model.test.auc:.3f}",
             )
     figure.update_layout(title="ROC on the test set", xaxis_title="1 - specificity", yaxis_title="sensitivity")
     return _layout(figure, 420)
 
 
-def reliability_figure(report: dict) -> go.Figure:
+def reliability_figure(report: Report) -> go.Figure:
     """Reliability diagram: accuracy against confidence per bin, with the diagonal of perfect calibration."""
     figure = go.Figure()
     figure.add_scatter(
         x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#bbb", dash="dash"), name="perfectly calibrated"
     )
-    for role, model in report["models"].items():
-        bins = model["test"].get("reliability", [])
+    for role, model in report.models.items():
+        bins = model.test.reliability
         figure.add_scatter(
             x=[b["confidence"] for b in bins],
             y=[b["accuracy"] for b in bins],
             mode="lines+markers",
             marker=dict(size=[6 + 14 * (b["count"] / max(1, max(x["count"] for x in bins))) for b in bins]),
             line=dict(color=COLOURS.get(role)),
-            name=f"{LABELS.get(role, role)} ECE {model['test']['ece']:.3f}",
+            name=f"{LABELS.get(role, role)} ECE {model.test.ece:.3f}",
         )
     figure.update_layout(
         title="Reliability (marker size: images in the bin)", xaxis_title="confidence", yaxis_title="accuracy"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from meddistill.runs.jobs import JobManager
-from meddistill.runs.layout import LABELS, ROLES
-from meddistill.runs.plan import clock
-from meddistill.runs.store import ACTIVE, RunRecord
+from meddistill.pipeline.plan import clock
+from meddistill.services.jobs import JobManager
+from meddistill.store.index import ACTIVE, RunRecord, RunStatus
+from meddistill.store.layout import LABELS, ROLES
 
 
 @dataclass
@@ -41,7 +41,7 @@ def live_view(manager: JobManager, record: RunRecord) -> LiveView:
         view.batch_loss, view.epochs = state.batch_loss, state.epochs_done
     else:
         view.epochs = record.metrics()
-    if status == "done":
+    if status == RunStatus.DONE:
         view.fraction, view.line = (
             1.0,
             "Finished: teacher, scratch student and distilled student are trained and evaluated.",

@@ -1,22 +1,19 @@
 """The Train page's teacher choice: train it here, start from ImageNet weights, upload a trained model, or reuse
-another run's teacher. Returns the run settings it decides; the checks live in ``meddistill.views.teachers``."""
+another run's teacher. Returns the run settings it decides; the checks live in ``meddistill.services.teachers``."""
 
 from __future__ import annotations
 
 from meddistill.data.options import DataOptions
-from meddistill.runs.config import PRETRAINED_DEFAULTS
-from meddistill.views.dashboard import dataset_shape
-from meddistill.views.teachers import (
-    PRETRAINED,
-    REUSE,
-    TEACHER_SOURCES,
-    UPLOAD,
+from meddistill.services.teachers import (
     UPLOAD_TYPES,
     describe_model,
     model_choices,
     reusable_teachers,
     store_teacher_upload,
+    teacher_choices,
 )
+from meddistill.settings.sources import PRETRAINED_DEFAULTS
+from meddistill.views.dashboard import dataset_shape
 
 
 def model_box(
@@ -35,14 +32,15 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
     """The teacher widgets in ``column`` for dataset ``source`` read with ``options``; returns the RunConfig fields
     they set (teacher, teacher_weights, pretrained, ...)."""
     data = (source, options)
-    choice = column.radio("Teacher", TEACHER_SOURCES, key="teacher_source")
+    choices = teacher_choices()
+    choice = choices[column.radio("Teacher", list(choices), key="teacher_source")]
     cap = preset["max_image_size"]
-    if choice == PRETRAINED:
+    if choice == "pretrained":
         teacher = model_box(column, "Architecture (timm)", PRETRAINED_DEFAULTS["teacher"], "t_pre", data, cap)
         both = column.checkbox("Start the student from ImageNet weights too", key="pretrained_both")
         column.caption("Downloaded once into the usual cache; offline, give the weights file on the command line.")
         return {"teacher": teacher, "pretrained": "both" if both else "teacher"}
-    if choice == UPLOAD:
+    if choice == "weights":
         upload = column.file_uploader(
             "Trained teacher (.safetensors, .pt/.pth state dict, TorchScript .pt, or .onnx)", type=list(UPLOAD_TYPES)
         )
@@ -54,17 +52,17 @@ def teacher_picker(column, source: str, options: DataOptions, preset: dict) -> d
         path = store_teacher_upload(upload.getvalue(), upload.name)
         classes = [c.strip() for c in order.split(",") if c.strip()] or None
         return {"teacher": teacher, "teacher_weights": str(path), "teacher_classes": classes}
-    if choice == REUSE:
+    if choice == "reused":
         runs = reusable_teachers(source)
         if not runs:
             column.info("No finished run on this dataset yet: train one first, then reuse its teacher here.")
             return {"teacher": preset["teacher"]}
         label = column.selectbox("Run whose teacher to reuse", list(runs), key="t_reuse")
-        arch, path, size = runs[label]
+        arch, path, size, run = runs[label]
         column.caption(
             f"Not trained again; its logits on the training images are reused when they match. It was trained at "
             f"{size} px, so this run trains at {size} px too (the image size setting is not used)."
         )
-        return {"teacher": arch, "teacher_weights": path, "image_size": size}
+        return {"teacher": arch, "teacher_weights": path, "teacher_from": run, "image_size": size}
     teacher = model_box(column, "Architecture", preset["teacher"], "t_here", data, cap)
     return {"teacher": teacher}

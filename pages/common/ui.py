@@ -13,19 +13,19 @@ import streamlit as st
 
 from meddistill.errors import MedDistillError
 from meddistill.paths import home
-from meddistill.runs.jobs import JobManager
-from meddistill.runs.layout import RunFolder
-from meddistill.runs.store import RunStore
+from meddistill.services.jobs import JobManager
+from meddistill.store.index import RunStatus, RunStore
+from meddistill.store.layout import RunFolder
 from meddistill.views.cases import run_dataset
 from meddistill.views.dashboard import describe_device
 
 STATUS_ICONS = {
-    "queued": "·",
-    "running": "▶",
-    "done": "✓",
-    "failed": "✗",
-    "cancelled": "■",
-    "interrupted": "!",
+    RunStatus.QUEUED: "·",
+    RunStatus.RUNNING: "▶",
+    RunStatus.DONE: "✓",
+    RunStatus.FAILED: "✗",
+    RunStatus.CANCELLED: "■",
+    RunStatus.INTERRUPTED: "!",
 }
 
 
@@ -91,7 +91,7 @@ def run_label(record) -> str:
     )
 
 
-def pick_run(key: str, statuses: tuple[str, ...] = ("done",)):
+def pick_run(key: str, statuses: tuple[str, ...] = (RunStatus.DONE,)):
     """A select box of runs with the given statuses; returns the record or None."""
     runs = [r for r in manager().store.list() if r.status in statuses]
     if not runs:

@@ -2,7 +2,7 @@
 
 ``card_facts(run_dir)`` gathers them (dataset provenance and splits, class balance, settings, every model's test
 metrics with 95 % bootstrap intervals, calibration, deployed latency, example cases with both models' maps, the
-review tallies, limitations written from the run); ``meddistill.runs.card_html.render_card`` turns them into one
+review tallies, limitations written from the run); ``meddistill.reports.card_html.render_card`` turns them into one
 self-contained HTML file (``meddistill card RUN --out card.html``, "Download model card" on Compare).
 
 Example:
@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from meddistill.data.summary import describe_splits, leakage_lines
+from meddistill.data.summary import describe_splits
 from meddistill.evaluation.significance import bootstrap_interval
 from meddistill.explain.methods import available_explainers
 from meddistill.explain.overlay import overlay
 from meddistill.explain.pair import explain_pair
-from meddistill.runs.layout import LABELS, ROLES, RunFolder, predictions_key
-from meddistill.runs.reviews import VERDICTS, ReviewStore
+from meddistill.reports.tables import teacher_line
+from meddistill.store.layout import LABELS, ROLES, RunFolder, predictions_key
+from meddistill.store.report import Report
+from meddistill.store.reviews import VERDICTS, ReviewStore
 
 EXAMPLES_PER_KIND = 2  # correct, wrong and disagreement cases shown
 SMALL_TEST_SET = 300  # below this many test images the intervals are wide enough to say so
@@ -32,15 +34,13 @@ IMBALANCE = 2.0  # largest over smallest class count above which the card warns
 def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -> list[dict]:
     """Up to ``EXAMPLES_PER_KIND`` correct, wrong and teacher-student disagreement cases, with both models' maps
     overlaid on the scan at its stored resolution."""
-    from meddistill.views.cases import run_dataset  # the run's data with its own splits
-
     student, teacher = probs["student_kd"].argmax(1), probs["teacher"].argmax(1)
     kinds = {
         "correct": np.flatnonzero(student == labels),
         "wrong": np.flatnonzero(student != labels),
         "teacher and student disagree": np.flatnonzero(student != teacher),
     }
-    test = run_dataset(folder.path).splits["test"]
+    test = folder.dataset().splits["test"]
     models = {role: folder.load_model(role) for role in ("teacher", "student_kd")}
     method = "gradcam" if "gradcam" in available_explainers(models["teacher"]) else "occlusion"
     summary, classes, cases, used = folder.summary(), facts["classes"], [], set()
@@ -67,7 +67,7 @@ def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -
     return cases
 
 
-def _limitations(facts: dict, report: dict) -> list[str]:
+def _limitations(facts: dict, report: Report) -> list[str]:
     """Limitations written from the run: test set size, class imbalance, resolution, leakage, the verdicts."""
     notes = []
     n = facts["test_images"]
@@ -78,20 +78,19 @@ def _limitations(facts: dict, report: dict) -> list[str]:
             f"Small test set: {n} images, so the distilled student's accuracy is known only to within "
             f"{width * 100:.0f} points (95 % interval); judge differences smaller than that as unresolved."
         )
-    values = [int(v) for v in report["dataset"].get("counts", {}).get("train", []) if v]
+    values = [int(v) for v in report.dataset.get("counts", {}).get("train", []) if v]
     if values and max(values) / min(values) > IMBALANCE:
         notes.append(
             f"Class imbalance: the training classes range from {min(values)} to {max(values)} images; accuracy "
             "alone flatters a model that favours the larger class, so read sensitivity, specificity and AUC."
         )
-    native, trained = report["dataset"].get("image_size"), report["dataset"].get("train_image_size")
+    native, trained = report.dataset.get("image_size"), report.dataset.get("train_image_size")
     if native and trained and trained < native:
         notes.append(
             f"Resolution: the models saw the scans at {trained} px, below their stored {native} px; findings "
             "smaller than a few pixels at that size cannot be seen by them."
         )
-    leakage = leakage_lines(report["dataset"].get("provenance", {}).get("leakage", {}))
-    notes += [line.removeprefix("warning: ").capitalize() for line in leakage if line.startswith("warning")]
+    notes += [text.capitalize() for text in report.warnings]
     notes.append(
         "One dataset, one site: no external validation. The models have not been tested on other scanners, "
         "populations or protocols, and are not a medical device."
@@ -111,9 +110,9 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
     saved = folder.predictions()
     labels = saved["labels"]
     probs = {role: saved[predictions_key(role)] for role in ROLES if predictions_key(role) in saved}
-    dataset = report["dataset"]
+    dataset = report.dataset
     facts = {
-        "run_id": report["run_id"],
+        "run_id": report.run_id,
         "dataset": dataset["name"],
         "classes": dataset["classes"],
         "sizes": dataset.get("sizes", {}),
@@ -123,31 +122,32 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
         "splits": describe_splits(dataset.get("provenance", {}).get("splits", "")),
         "source_kind": dataset.get("provenance", {}).get("kind", ""),
         "test_images": int(len(labels)),
-        "cpu": report.get("cpu", ""),
-        "threads": report.get("threads"),
+        "cpu": report.cpu,
+        "threads": report.threads,
         "settings": {
             key: getattr(config, key)
             for key in ("preset", "teacher", "student", "method", "kd_temperature", "kd_alpha", "teacher_epochs")
             + ("student_epochs", "batch_size", "lr", "augment", "class_weighted", "seed", "pretrained")
         },
-        "teacher_source": report["models"]["teacher"].get("source", {"kind": "trained here"}),
+        "teacher_source": report.models["teacher"].source or {"kind": "trained here"},
+        "teacher_line": teacher_line(report),
         "models": {},
-        "verdicts": [v["sentence"] for v in report.get("verdict", {}).values()],
+        "verdicts": [v.sentence for v in report.verdict.values()],
     }
-    for role, entry in report["models"].items():
+    for role, entry in report.models.items():
         interval = bootstrap_interval(labels, probs[role], seed=config.seed)
         facts["models"][role] = {
             "label": LABELS[role],
-            **{k: entry[k] for k in ("arch", "params", "size_mb", "latency_ms_b1")},
-            "onnx_latency_ms_b1": entry.get("onnx_latency_ms_b1"),
-            "onnx_int8_latency_ms_b1": entry.get("onnx_int8_latency_ms_b1"),
-            **{k: entry["test"][k] for k in ("acc", "auc", "ece", "balanced_acc", "sensitivity", "specificity")},
+            **{k: getattr(entry, k) for k in ("arch", "params", "size_mb", "latency_ms_b1")},
+            "onnx_latency_ms_b1": entry.onnx_latency_ms_b1,
+            "onnx_int8_latency_ms_b1": entry.onnx_int8_latency_ms_b1,
+            **{k: getattr(entry.test, k) for k in ("acc", "auc", "ece", "balanced_acc", "sensitivity", "specificity")},
             "acc_ci": interval["acc_ci"],
             "auc_ci": interval["auc_ci"],
-            "reliability": entry["test"].get("reliability", []),
+            "reliability": entry.test.reliability,
         }
     tallies = {v: 0 for v in VERDICTS}
-    for review in ReviewStore().latest(report["run_id"]).values():
+    for review in ReviewStore().latest(report.run_id).values():
         tallies[review["verdict"]] = tallies.get(review["verdict"], 0) + 1
     facts["reviews"] = tallies
     facts["limitations"] = _limitations(facts, report)
@@ -157,6 +157,6 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
 
 def model_card(run_dir: str | Path, examples: bool = True) -> str:
     """The run's model card as one self-contained HTML document (images embedded, no external resources)."""
-    from meddistill.runs.card_html import render_card
+    from meddistill.reports.card_html import render_card
 
     return render_card(card_facts(run_dir, examples=examples))

@@ -109,7 +109,7 @@ def _cases(facts: dict) -> str:
 
 
 def render_card(facts: dict) -> str:
-    """The HTML document of ``meddistill.runs.card.card_facts``."""
+    """The HTML document of ``meddistill.reports.card.card_facts``."""
     counts = facts["counts"]
     balance = "".join(
         f"<tr><td>{_esc(split)}</td><td>{facts['sizes'].get(split, '')}</td>"

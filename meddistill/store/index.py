@@ -1,6 +1,6 @@
-"""Runs on disk: one folder per run (``meddistill.runs.layout``) plus an SQLite index under ``MEDDISTILL_HOME``.
+"""Runs on disk: one folder per run (``meddistill.store.layout``) plus an SQLite index under ``MEDDISTILL_HOME``.
 
-The index (``runs.sqlite``, WAL mode) lists every run with its status:
+The index (``paths.INDEX_FILE``, WAL mode) lists every run with its status:
 queued, running, done, failed, cancelled or interrupted. A run whose process
 died shows as interrupted at the next start, never as running forever.
 """
@@ -14,16 +14,30 @@ import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from meddistill.errors import MedDistillError
 from meddistill.io.atomic import atomic_write_json
-from meddistill.paths import home
-from meddistill.runs.config import RunConfig
-from meddistill.runs.layout import CONFIG_FILE, STATUS_FILE, RunFolder
+from meddistill.paths import RUNS_DIR, connect_index, home, index_file
+from meddistill.settings.config import RunConfig
+from meddistill.store.layout import CONFIG_FILE, STATUS_FILE, RunFolder
+from meddistill.store.report import Report
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
+
+class RunStatus(StrEnum):
+    """A run's status in the index (and ``status.json``); compares equal to its plain string."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+STATUSES = tuple(RunStatus)
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,8 +67,8 @@ class RunRecord:
         """The run's folder (config, report, weights, models)."""
         return RunFolder(self.path)
 
-    def report(self) -> dict | None:
-        """The run's ``report.json``, or ``None`` while it has none."""
+    def report(self) -> Report | None:
+        """The run's ``report.json`` (typed), or ``None`` while it has none."""
         return self.folder.report()
 
     def metrics(self) -> dict:
@@ -87,26 +101,24 @@ class RunStore:
     """The run index and run folders.
 
     Args:
-        root: Folder for ``runs.sqlite`` and ``runs/`` (default ``MEDDISTILL_HOME``).
+        root: Folder for the index and the run folders (default ``MEDDISTILL_HOME``).
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else home()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "runs.sqlite"
+        self.db_path = index_file(self.root)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=30000")
-        return db
+        return connect_index(self.root)
 
-    def create(self, config: RunConfig, run_dir: str | Path | None = None, status: str = "queued") -> RunRecord:
+    def create(self, config: RunConfig, run_dir: str | Path | None = None, status: str = RunStatus.QUEUED) -> RunRecord:
         """Register a new run, make its folder and write ``config.json``."""
         run_id = new_run_id()
-        path = Path(run_dir).expanduser().resolve() if run_dir else self.root / "runs" / run_id
+        path = Path(run_dir).expanduser().resolve() if run_dir else self.root / RUNS_DIR / run_id
         if path.exists() and any(path.iterdir()):
             raise MedDistillError(f"{path} already exists and is not empty; choose another --out folder.")
         path.mkdir(parents=True, exist_ok=True)
@@ -129,6 +141,7 @@ class RunStore:
         """Change a run's status (and remember which process owns it)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        status = RunStatus(status)
         with closing(self._connect()) as db:
             db.execute(
                 "UPDATE runs SET status=?, message=?, updated=?, pid=?, host=? WHERE id=?",
@@ -186,7 +199,7 @@ class RunStore:
         for run_id in stale:
             self.set_status(
                 run_id,
-                "interrupted",
+                RunStatus.INTERRUPTED,
                 "The process running it stopped before it finished; resume it to continue from the last completed "
                 "epoch.",
             )
@@ -200,11 +213,11 @@ class RunStore:
             raise MedDistillError(f"{path} has no {CONFIG_FILE}; give the folder a `meddistill run` wrote.")
         config = folder.config()
         report = folder.report()
-        status = "done" if report is not None else "interrupted"
+        status = RunStatus.DONE if report is not None else RunStatus.INTERRUPTED
         existing = self._rows("WHERE path = ?", (str(path),))
         if existing:
             return existing[0]
-        run_id = (report or {}).get("run_id") or new_run_id()
+        run_id = (report.run_id if report else "") or new_run_id()
         if self._rows("WHERE id = ?", (run_id,)):
             run_id = new_run_id()
         self._insert(run_id, path, status, folder.file(CONFIG_FILE).stat().st_mtime, config, None)

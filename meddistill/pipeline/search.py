@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
 
 import torch
 
-from meddistill.data.dataset import MedDataset
-from meddistill.data.tensors import Batches
 from meddistill.io.atomic import atomic_write_json
-from meddistill.runs.building import build, build_method, cached_teacher_logits, fit_settings
-from meddistill.runs.config import RunConfig
-from meddistill.runs.layout import SEARCH_FILE, RunFolder
+from meddistill.pipeline.building import build_method, cached_teacher_logits, fit_settings
+from meddistill.pipeline.context import RunContext
+from meddistill.settings.sources import build_model
+from meddistill.store.layout import SEARCH_FILE
 from meddistill.training import distributed as dist
 from meddistill.training.engine import fit
-from meddistill.training.state import FitResult, Progress
+from meddistill.training.state import FitResult
 
 BUDGET = 4.0  # the search takes at most this many times the first candidate's training
 # (method, temperature, alpha, beta): the default first, then one of each newer logit method, then KD variants.
@@ -45,15 +43,7 @@ def _val(result: FitResult) -> tuple[float, float]:
 
 
 def search(
-    config: RunConfig,
-    dataset: MedDataset,
-    batches: dict[str, Batches],
-    teacher: torch.nn.Module,
-    folder: RunFolder,
-    device: torch.device,
-    callback: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    budget: float = BUDGET,
+    ctx: RunContext, teacher: torch.nn.Module, budget: float = BUDGET
 ) -> tuple[torch.nn.Module, FitResult, dict]:
     """Train the candidates of ``GRID`` within ``budget`` and return the best one's model and ``FitResult`` and
     the record of the search.
@@ -61,27 +51,25 @@ def search(
     Raises:
         Cancelled: ``should_stop()`` turned true (like any run).
     """
-    size = config.resolved_image_size(dataset.image_size)
-    logits = (
-        None if config.augment_students else cached_teacher_logits(folder, teacher, batches["train"], device, config)
-    )
+    config = ctx.config
+    logits = None if config.augment_students else cached_teacher_logits(ctx, teacher)
     started, unit, best, candidates = time.perf_counter(), None, None, []
     for method, temperature, alpha, beta in GRID:
         if unit is not None and time.perf_counter() - started + unit > budget * unit:
             break
-        trial = dataclasses.replace(config, method=method, kd_temperature=temperature, kd_alpha=alpha, kd_beta=beta)
-        model = build(trial, dataset, "student_kd")
-        settings = dataclasses.replace(fit_settings(trial, dataset, "student_kd", device, folder), checkpoint_dir=None)
+        trial = config.replace(method=method, kd_temperature=temperature, kd_alpha=alpha, kd_beta=beta)
+        model = build_model(trial, "student_kd", ctx.shape)
+        settings = dataclasses.replace(fit_settings(ctx, "student_kd", trial), checkpoint_dir=None)
         result = fit(
             model,
-            batches["train"],
-            batches["val"],
+            ctx.batches["train"],
+            ctx.batches["val"],
             settings,
             role="student_kd",
             teacher=teacher,
-            method=build_method(trial, model, teacher, dataset.channels, size),
-            callback=callback,
-            should_stop=should_stop,
+            method=build_method(trial, model, teacher, ctx.dataset.channels, ctx.size),
+            callback=ctx.callback,
+            should_stop=ctx.should_stop,
             logits=logits,
         )
         unit = unit or max(result.seconds, 1e-3)
@@ -101,5 +89,5 @@ def search(
         "rule": "highest val AUC, ties by val ACC",
     }
     if dist.is_main():
-        atomic_write_json(folder.file(SEARCH_FILE), record)
+        atomic_write_json(ctx.folder.file(SEARCH_FILE), record)
     return best[0], best[1], record

@@ -20,7 +20,7 @@ A run folder holds::
 Example:
     >>> folder = RunFolder("~/.meddistill/runs/20261130-142501-a3f9c2")
     >>> model = folder.load_model("student_kd")
-    >>> folder.report()["models"]["student_kd"]["test"]["acc"]  # a float in [0, 1]
+    >>> folder.report().models["student_kd"].test.acc  # a float in [0, 1]
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from meddistill.data.dataset import MedDataset
 from meddistill.errors import MedDistillError
-from meddistill.io.weights import load_weights
-from meddistill.models.external import load_external_teacher
-from meddistill.models.factory import create_model
-from meddistill.runs.config import RunConfig
+from meddistill.io.atomic import atomic_write_json
+from meddistill.settings.config import RunConfig
+from meddistill.settings.sources import ModelShape, build_model
+from meddistill.store.report import Report
 
 ROLES = ("teacher", "student_scratch", "student_kd")
 LABELS = {"teacher": "Teacher", "student_scratch": "Student (scratch)", "student_kd": "Student (distilled)"}
@@ -95,13 +96,26 @@ class RunFolder:
         """The run's settings (``config.json``)."""
         return RunConfig.load(self.path / CONFIG_FILE)
 
+    def dataset(self) -> MedDataset:
+        """The dataset the run was trained on, read again with its own seed and options (the same splits)."""
+        return self.config().load_data()
+
     def summary(self) -> dict | None:
         """The dataset summary (``dataset.json``), or ``None`` before the run has loaded its data."""
         return _read_json(self.path / DATASET_FILE)
 
-    def report(self) -> dict | None:
-        """``report.json``, or ``None`` while the run has none."""
-        return _read_json(self.path / REPORT_FILE)
+    def report(self) -> Report | None:
+        """``report.json`` read into the report dataclasses, or ``None`` while the run has none.
+
+        Raises:
+            MedDistillError: the report was written by a newer MedDistill.
+        """
+        values = _read_json(self.path / REPORT_FILE)
+        return None if values is None else Report.from_dict(values, source=str(self.path / REPORT_FILE))
+
+    def write_report(self, report: Report) -> None:
+        """Write ``report.json`` from the report dataclasses (atomically)."""
+        atomic_write_json(self.path / REPORT_FILE, report.to_dict())
 
     def metrics(self) -> dict:
         """Per-epoch history per role (``metrics.json``), empty before the first epoch."""
@@ -150,16 +164,8 @@ class RunFolder:
                 f"Run {self.path.name} has no trained {role} model yet; "
                 "wait for the run to finish or resume it with `meddistill resume`."
             )
-        config, summary = self.config(), self.summary()
-        classes, channels, size = summary["classes"], summary["channels"], summary["train_image_size"]
-        if role == "teacher" and self.external_teacher() is not None:
-            teacher = load_external_teacher(
-                self.external_teacher(), len(classes), channels, size, classes, config.teacher_classes
-            )
-            return teacher.to(device).eval()
-        model = create_model(config.arch_for(role), len(classes), channels, size)
-        load_weights(model, self.weights(role))
-        return model.to(device).eval()
+        saved = self.teacher_file() if role == "teacher" else self.weights(role)
+        return build_model(self.config(), role, ModelShape.of(self.summary()), saved).to(device).eval()
 
 
 def load_trained(run_dir: str | Path, role: str, device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, dict]:

@@ -16,7 +16,7 @@ from meddistill.evaluation.export import (
 )
 from meddistill.evaluation.metrics import auc_score
 from meddistill.io.atomic import atomic_write_json
-from meddistill.runs.layout import EXPORTS_DIR, RunFolder, check_role
+from meddistill.store.layout import EXPORTS_DIR, RunFolder, check_role
 
 
 def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str | Path | None = None) -> dict:

@@ -1,58 +1,26 @@
-"""The pieces of a run's training: device, untrained models, the distillation method, fit settings and the
-teacher's cached logits (used by ``pipeline`` and by the method search)."""
+"""The pieces of a run's training: untrained models, the distillation method, fit settings and the teacher's cached
+logits (used by ``runner`` and by the method search)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from meddistill.data.dataset import MedDataset
-from meddistill.data.tensors import Batches
 from meddistill.distillation.base import METHODS, Distiller, create_method
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
-from meddistill.models.external import is_external, load_external_teacher
-from meddistill.models.factory import create_model
-from meddistill.models.pretrained import pretrained_state
 from meddistill.models.registry import target_module
-from meddistill.runs.config import RunConfig
-from meddistill.runs.layout import CHECKPOINTS_DIR, TEACHER_LOGITS_FILE, RunFolder
+from meddistill.pipeline.context import RunContext
+from meddistill.settings.config import RunConfig
+from meddistill.settings.sources import build_model
+from meddistill.store.layout import CHECKPOINTS_DIR, TEACHER_LOGITS_FILE
 from meddistill.training import distributed as dist
 from meddistill.training.averaging import class_weights_for
 from meddistill.training.state import FitSettings
 from meddistill.training.teacher import teacher_logits
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``cuda`` when asked for or available (``auto``), else ``cpu``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build(config: RunConfig, dataset: MedDataset, role: str) -> torch.nn.Module:
-    """The untrained model for ``role`` (from ImageNet weights with ``--pretrained``); both students start from the
-    same initial weights. An imported ONNX or TorchScript teacher is loaded and checked against the dataset.
-
-    Raises:
-        MedDistillError: pretrained weights unavailable offline, or an imported teacher that does not fit.
-    """
-    size = config.resolved_image_size(dataset.image_size)
-    if role == "teacher" and is_external(config.teacher_weights):
-        return load_external_teacher(
-            config.teacher_weights,
-            dataset.num_classes,
-            dataset.channels,
-            size,
-            dataset.class_names,
-            config.teacher_classes,
-            config.threads,
-        )
-    state = None
-    if config.starts_pretrained(role):
-        state, _ = pretrained_state(config.arch_for(role), config.pretrained_file(role))
-    torch.manual_seed(config.seed + (0 if role == "teacher" else 1))
-    return create_model(config.arch_for(role), dataset.num_classes, dataset.channels, size, pretrained=state)
+def build(ctx: RunContext, role: str) -> torch.nn.Module:
+    """The untrained model of ``role`` (the teacher as its source gives it: see ``build_model``)."""
+    return build_model(ctx.config, role, ctx.shape)
 
 
 def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
@@ -89,46 +57,38 @@ def build_method(
     )
 
 
-def fit_settings(
-    config: RunConfig, dataset: MedDataset, role: str, device: torch.device, folder: RunFolder
-) -> FitSettings:
-    """The ``FitSettings`` of one model of the run."""
-    weights = class_weights_for(dataset.splits["train"].labels, dataset.num_classes) if config.class_weighted else None
+def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) -> FitSettings:
+    """The ``FitSettings`` of one model of the run (``config``: a search candidate's settings instead)."""
+    config = config or ctx.config
+    train_labels = ctx.dataset.splits["train"].labels
+    weights = class_weights_for(train_labels, ctx.dataset.num_classes) if config.class_weighted else None
     return FitSettings(
-        epochs=config.epochs_for(role, len(dataset.splits["train"]), dist.world_size()),
+        epochs=config.epochs_for(role, len(train_labels), dist.world_size()),
         lr=config.lr,
         weight_decay=config.weight_decay,
         batch_size=config.batch_size,
-        device=device,
+        device=ctx.device,
         channels_last=config.channels_last,
         seed=config.seed,
         patience=config.patience,
         augment=config.augment if role == "teacher" else config.augment_students,
         class_weights=weights,
+        loss=ctx.task.loss,
         ema_decay=config.ema_decay,
-        checkpoint_dir=folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
+        checkpoint_dir=ctx.folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
         checkpoint_seconds=config.checkpoint_seconds,
         shard=(dist.rank(), dist.world_size()),
     )
 
 
-def teacher_identity(config: RunConfig, folder: RunFolder) -> Path | None:
-    """The file whose bytes identify the run's teacher: the file given for a teacher used as is (so a run that
-    reuses another run's ``teacher.safetensors`` shares its logits), else the run's own teacher file."""
-    if config.teacher_weights and config.teacher_epochs == 0 and not config.starts_pretrained("teacher"):
-        return Path(config.teacher_weights)
-    return folder.teacher_file() if folder.has_weights("teacher") else None
-
-
-def cached_teacher_logits(
-    folder: RunFolder, teacher: torch.nn.Module, train: Batches, device: torch.device, config: RunConfig
-) -> torch.Tensor:
+def cached_teacher_logits(ctx: RunContext, teacher: torch.nn.Module) -> torch.Tensor:
     """The teacher's logits (N, K) on the train split, computed once per teacher and images.
 
     They are read from the run folder, or from the folder of the run whose teacher file is reused, when they were
     computed for the same teacher bytes (SHA-256) and images; else computed and saved in the run folder (rank 0).
     """
-    identity = teacher_identity(config, folder)
+    folder, train = ctx.folder, ctx.batches["train"]
+    identity = ctx.teacher.identity(folder.teacher_file() if folder.has_weights("teacher") else None)
     key = {
         "teacher_sha256": file_sha256(identity) if identity is not None and identity.is_file() else "",
         "images": str(len(train)),
@@ -143,7 +103,7 @@ def cached_teacher_logits(
             if found != path and dist.is_main():
                 save_weights({"logits": logits}, path, metadata=key)
             return logits
-    logits = teacher_logits(teacher, train, device)
+    logits = teacher_logits(teacher, train, ctx.device)
     if dist.is_main() and key["teacher_sha256"]:
         save_weights({"logits": logits}, path, metadata=key)
     return logits

@@ -13,16 +13,8 @@ import torch
 from meddistill.data.tensors import Batches
 from meddistill.evaluation.export import EXPORTS, calibration_images, export_model, format_extension
 from meddistill.evaluation.latency import measure_exported_latency
-from meddistill.runs.layout import EXPORTS_DIR, RunFolder
-
-# What each model is deployed as: the teacher in fp32, the students in fp32 and int8.
-DEPLOYED_FORMATS = {"teacher": ("onnx",), "student_scratch": ("onnx", "onnx-int8"), "student_kd": ("onnx", "onnx-int8")}
-
-
-def deployed_fields(fmt: str) -> tuple[str, str]:
-    """report.json field names of a format's batch-1 latency and batch-64 throughput: ``onnx_int8_latency_ms_b1``."""
-    stem = fmt.replace("-", "_")
-    return f"{stem}_latency_ms_b1", f"{stem}_throughput_b64"
+from meddistill.store.layout import EXPORTS_DIR, RunFolder
+from meddistill.store.report import DEPLOYED_FORMATS, deployed_fields
 
 
 def deployed_latency(

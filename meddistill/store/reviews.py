@@ -1,4 +1,4 @@
-"""Clinician reviews of cases, kept in the run index database (SQLite, WAL)."""
+"""Clinician reviews of cases, kept in the run index database (SQLite, WAL; ``paths.connect_index``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from meddistill.paths import home
+from meddistill.paths import connect_index, index_file
 
 VERDICTS = ("agree", "disagree", "unsure")
 
@@ -26,17 +26,18 @@ class ReviewStore:
     """Reviews per run and case; the latest review of a case is the one that counts.
 
     Args:
-        root: Folder holding ``runs.sqlite`` (default ``MEDDISTILL_HOME``).
+        root: Folder holding the run index (default ``MEDDISTILL_HOME``).
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.db_path = Path(root or home()) / "runs.sqlite"
+        self.root = root
+        self.db_path = index_file(root)
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        return connect_index(self.root)
 
     def record(self, run_id: str, case_id: str | int, verdict: str, note: str = "", reviewer: str = "") -> None:
         """Store a review (agree / disagree / unsure with the student's prediction) with the time."""

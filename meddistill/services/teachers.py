@@ -1,10 +1,10 @@
-"""The Train page's teacher choices, in plain Python: train here, start from ImageNet weights, upload a trained
-model (checked against the dataset before the run is queued), or reuse another run's teacher."""
+"""Teachers for the command line and the Train page: the choices (from ``meddistill.settings.sources``), uploaded
+teacher files (content-addressed under ``MEDDISTILL_HOME/teachers``), the check of a teacher file against the data
+before a run is queued, the runs whose teacher can be reused, and the model pickers' lists and descriptions."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 
 import torch
@@ -12,27 +12,25 @@ import torch
 from meddistill.data.dataset import MedDataset
 from meddistill.data.tensors import Batches
 from meddistill.errors import MedDistillError
-from meddistill.io.atomic import atomic_write
-from meddistill.io.weights import load_weights
-from meddistill.models.external import is_external
+from meddistill.io.content import store_bytes
 from meddistill.models.factory import create_model, model_info
 from meddistill.models.registry import available_models
 from meddistill.models.timm_models import timm_model_names
-from meddistill.paths import home
-from meddistill.runs.building import build, pick_device
-from meddistill.runs.config import RunConfig
-from meddistill.runs.imported import check_imported_teacher
-from meddistill.runs.store import RunStore
+from meddistill.paths import TEACHERS_DIR, home_dir
+from meddistill.pipeline.context import pick_device
+from meddistill.settings.config import RunConfig
+from meddistill.settings.sources import TEACHER_SOURCES, ModelShape, build_model
+from meddistill.store.index import RunStatus, RunStore
 
-TRAIN_HERE, PRETRAINED, UPLOAD, REUSE = (
-    "Train it here",
-    "Start from ImageNet weights",
-    "Upload a trained model",
-    ("Reuse another run's teacher"),
-)
-TEACHER_SOURCES = (TRAIN_HERE, PRETRAINED, UPLOAD, REUSE)
 UPLOAD_TYPES = ("safetensors", "pt", "pth", "bin", "onnx")
-TEACHERS_DIR = "teachers"  # uploaded teacher files, named by their content hash, under MEDDISTILL_HOME
+# The Train page's teacher choices, in order: the sources a user picks (an ONNX or TorchScript upload is resolved
+# from the file, under "weights").
+PAGE_SOURCES = ("trained", "pretrained", "weights", "reused")
+
+
+def teacher_choices() -> dict[str, str]:
+    """The Train page's teacher choices: label -> source name (``meddistill.settings.sources``)."""
+    return {TEACHER_SOURCES.entry(name).factory.label: name for name in PAGE_SOURCES}
 
 
 def model_choices(role: str) -> list[str]:
@@ -53,12 +51,7 @@ def describe_model(name: str, channels: int, size: int, classes: int = 2) -> str
 
 def store_teacher_upload(data: bytes, name: str) -> Path:
     """Keep an uploaded teacher file under ``MEDDISTILL_HOME/teachers/`` (named by its SHA-256; written once)."""
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    path = home() / TEACHERS_DIR / f"{digest}-{Path(name).name}"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-    return path
+    return store_bytes(home_dir(TEACHERS_DIR), data, name)
 
 
 def check_teacher(config: RunConfig, dataset: MedDataset | None = None) -> str:
@@ -72,14 +65,13 @@ def check_teacher(config: RunConfig, dataset: MedDataset | None = None) -> str:
         MedDistillError: the file does not fit the dataset (channels, size, classes, class order).
     """
     dataset = dataset or config.load_data()
-    model = build(config, dataset, "teacher")
-    if not is_external(config.teacher_weights):
-        load_weights(model, config.teacher_weights)
     size = config.resolved_image_size(dataset.image_size)
+    source = config.teacher_source()
+    model = build_model(config, "teacher", ModelShape(tuple(dataset.class_names), dataset.channels, size))
     val = Batches(dataset.splits["val"], dataset.channels, size)
     device = pick_device(config.device)
     with torch.no_grad():
-        scores = check_imported_teacher(model.to(device).eval(), val, device, dataset.class_names, config)
+        scores = source.check(model.to(device).eval(), val, device, dataset.class_names)
     name = Path(config.teacher_weights).name
     return (
         f"{name} fits: {dataset.channels} channel(s) at {size} px in, {dataset.num_classes} outputs "
@@ -87,18 +79,27 @@ def check_teacher(config: RunConfig, dataset: MedDataset | None = None) -> str:
     )
 
 
-def reusable_teachers(data: str) -> dict[str, tuple[str, str, int]]:
-    """Finished runs on ``data`` with a teacher: label -> (teacher architecture, teacher file, training side)."""
+def reusable_teachers(data: str) -> dict[str, tuple[str, str, int, str]]:
+    """Finished runs on ``data`` with a teacher: label -> (teacher architecture, teacher file, training side, run
+    folder)."""
     found = {}
     for record in RunStore().list():
         folder = record.folder
-        if record.status != "done" or not folder.has_weights("teacher"):
+        if record.status != RunStatus.DONE or not folder.has_weights("teacher"):
             continue
         config = folder.config()
         if config.data != data:
             continue
-        teacher = (folder.report() or {}).get("models", {}).get("teacher", {})
-        auc = teacher.get("test", {}).get("auc")
-        label = f"{record.id}: {teacher.get('arch', config.teacher)}" + (f" (test AUC {auc:.3f})" if auc else "")
-        found[label] = (config.teacher, str(folder.teacher_file()), folder.summary()["train_image_size"])
+        report = folder.report()
+        teacher = report.models.get("teacher") if report else None
+        auc = teacher.test.auc if teacher else None
+        label = f"{record.id}: {teacher.arch if teacher else config.teacher}" + (
+            f" (test AUC {auc:.3f})" if auc else ""
+        )
+        found[label] = (
+            config.teacher,
+            str(folder.teacher_file()),
+            folder.summary()["train_image_size"],
+            str(folder.path),
+        )
     return found

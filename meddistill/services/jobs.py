@@ -9,62 +9,18 @@ the others wait in a visible queue. ``run_recorded`` is the run life cycle
 from __future__ import annotations
 
 import collections
-import errno
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
 
-from meddistill.errors import Cancelled, MedDistillError, TrainingError
-from meddistill.runs.config import RunConfig
-from meddistill.runs.pipeline import execute
-from meddistill.runs.store import ACTIVE, RunStore
+from meddistill.errors import MedDistillError
+from meddistill.pipeline.lifecycle import run_recorded
+from meddistill.settings.config import RunConfig
+from meddistill.store.index import ACTIVE, RunStatus, RunStore
 from meddistill.training.state import Progress
 
 MAX_POINTS = 500  # batch-loss points kept per model (halved when full): the live chart costs the same at any length
-
-
-def run_recorded(
-    store: RunStore,
-    run_id: str,
-    *,
-    callback: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> dict | None:
-    """Execute a registered run, keeping its status in the index up to date.
-
-    Returns:
-        The report, or ``None`` when the run was cancelled.
-
-    Raises:
-        MedDistillError: the run failed for a reason the user can fix (status "failed").
-    """
-    record = store.get(run_id)
-    store.set_status(run_id, "running")
-    try:
-        report = execute(record.config(), record.path, callback=callback, should_stop=should_stop)
-    except Cancelled:
-        store.set_status(run_id, "cancelled", "Cancelled by the user.")
-        return None
-    except MedDistillError as error:
-        store.set_status(run_id, "failed", str(error))
-        raise
-    except ValueError as error:
-        store.set_status(run_id, "failed", str(error))
-        raise MedDistillError(str(error)) from None
-    except OSError as error:
-        if error.errno != errno.ENOSPC:
-            store.set_status(run_id, "failed", f"Unexpected error: {error}")
-            raise
-        message = f"The disk is full ({error.filename or record.path}); free some space, then resume run {run_id}."
-        store.set_status(run_id, "failed", message)
-        raise TrainingError(message) from None
-    except BaseException as error:
-        store.set_status(run_id, "failed", f"Unexpected error: {type(error).__name__}: {error}")
-        raise
-    store.set_status(run_id, "done")
-    return report
 
 
 @dataclass
@@ -72,7 +28,7 @@ class JobState:
     """What the dashboard shows of one job; copied out under the lock."""
 
     run_id: str
-    status: str = "queued"
+    status: str = RunStatus.QUEUED
     message: str = ""
     role: str = ""
     epoch: int = 0
@@ -106,7 +62,7 @@ class JobManager:
 
     def submit(self, config: RunConfig) -> str:
         """Register a run and queue it; returns its id."""
-        record = self.store.create(config, status="queued")
+        record = self.store.create(config, status=RunStatus.QUEUED)
         return self._enqueue(record.id)
 
     def _enqueue(self, run_id: str) -> str:
@@ -120,11 +76,11 @@ class JobManager:
     def resume(self, run_id: str) -> str:
         """Queue an interrupted, cancelled or failed run again; it continues from its last epoch."""
         record = self.store.get(run_id)
-        if record.status in (*ACTIVE, "done"):
+        if record.status in (*ACTIVE, RunStatus.DONE):
             raise MedDistillError(
                 f"Run {record.id} is {record.status}; only interrupted, cancelled or failed runs can be resumed."
             )
-        self.store.set_status(record.id, "queued")
+        self.store.set_status(record.id, RunStatus.QUEUED)
         return self._enqueue(record.id)
 
     def cancel(self, run_id: str) -> None:
@@ -132,8 +88,8 @@ class JobManager:
         with self._lock:
             if run_id in self._queue:
                 self._queue.remove(run_id)
-                self._jobs[run_id].status = "cancelled"
-                self.store.set_status(run_id, "cancelled", "Cancelled before it started.")
+                self._jobs[run_id].status = RunStatus.CANCELLED
+                self.store.set_status(run_id, RunStatus.CANCELLED, "Cancelled before it started.")
             else:
                 self._cancel.add(run_id)
 
@@ -151,7 +107,7 @@ class JobManager:
     def active(self) -> str | None:
         """The id of the job that is training now, if any."""
         with self._lock:
-            return next((j.run_id for j in self._jobs.values() if j.status == "running"), None)
+            return next((j.run_id for j in self._jobs.values() if j.status == RunStatus.RUNNING), None)
 
     def queued(self) -> list[str]:
         """Ids waiting their turn, in order."""
@@ -172,7 +128,7 @@ class JobManager:
         """Cancel everything and stop the worker thread."""
         with self._lock:
             self._closed = True
-            self._cancel.update(j for j, s in self._jobs.items() if s.status == "running")
+            self._cancel.update(j for j, s in self._jobs.items() if s.status == RunStatus.RUNNING)
             self._wake.notify_all()
             worker = self._worker
         if worker is not None:
@@ -194,7 +150,7 @@ class JobManager:
                     self._worker = None
                     return
                 run_id = self._queue.popleft()
-                self._jobs[run_id].status = "running"
+                self._jobs[run_id].status = RunStatus.RUNNING
             self._run(run_id)
 
     def _run(self, run_id: str) -> None:
@@ -216,15 +172,15 @@ class JobManager:
             with self._lock:
                 return run_id in self._cancel
 
-        status, message = "done", ""
+        status, message = RunStatus.DONE, ""
         try:
             report = run_recorded(self.store, run_id, callback=on_progress, should_stop=should_stop)
             if report is None:
-                status, message = "cancelled", "Cancelled by the user."
+                status, message = RunStatus.CANCELLED, "Cancelled by the user."
         except MedDistillError as error:
-            status, message = "failed", str(error)
+            status, message = RunStatus.FAILED, str(error)
         except Exception as error:  # noqa: BLE001 - the worker must survive any job
-            status, message = "failed", f"Unexpected error: {type(error).__name__}: {error}"
+            status, message = RunStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}"
             traceback.print_exc()
         with self._lock:
             self._cancel.discard(run_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from meddistill.data.medmnist_source import medmnist_path
-from meddistill.runs.config import RunConfig
+from meddistill.settings.config import RunConfig
 
 
 def quickstart_config(download: bool = True) -> RunConfig:

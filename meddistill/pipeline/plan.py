@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from meddistill.models.factory import create_model
-from meddistill.runs.config import AUTO_METHOD, RunConfig
-from meddistill.runs.layout import LABELS, ROLES
-from meddistill.runs.search import BUDGET
+from meddistill.pipeline.search import BUDGET
+from meddistill.settings.config import AUTO_METHOD, RunConfig
+from meddistill.store.layout import LABELS, ROLES
 from meddistill.training.distributed import default_threads
 
 

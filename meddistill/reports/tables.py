@@ -1,0 +1,215 @@
+"""Side-by-side tables of a run's models and of several runs, formatted for people: what ``meddistill run`` and
+``show`` print and what the Compare and Home pages show, all read from the typed report."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from meddistill.evaluation.significance import GAINED, LOST
+from meddistill.settings.sources import describe_source
+from meddistill.store.layout import LABELS
+from meddistill.store.report import DEPLOYED_FORMATS, Report
+
+
+def _pct(value: float) -> str:
+    return "–" if value != value else f"{value:.1%}"
+
+
+def _per_class(values: list[float], classes: list[str]) -> str:
+    return ", ".join(f"{c}: {_pct(v)}" for c, v in zip(classes, values))
+
+
+def model_rows(report: Report) -> list[dict]:
+    """One row per model: metrics, size, speed, and ratios against the teacher.
+
+    Speed-up is the teacher's batch-1 latency over the model's; compression the
+    teacher's parameter count over the model's.
+    """
+    classes = report.dataset["classes"]
+    teacher = report.models.get("teacher")
+    rows = []
+    for role, m in report.models.items():
+        test = m.test
+        rows.append(
+            {
+                "model": LABELS.get(role, role),
+                "architecture": m.arch,
+                "ACC": _pct(test.acc),
+                "balanced ACC": _pct(test.balanced_acc),
+                "AUC": f"{test.auc:.3f}",
+                "sensitivity": _per_class(test.sensitivity, classes),
+                "specificity": _per_class(test.specificity, classes),
+                "F1": f"{test.f1:.3f}",
+                "ECE": f"{test.ece:.3f}",
+                "parameters": f"{m.params:,}",
+                "size": f"{m.size_mb:.2f} MB",
+                "MFLOPs/image": f"{m.flops / 1e6:,.1f}",
+                "latency (eager)": f"{m.latency_ms_b1:.2f} ms",
+                **{
+                    f"latency ({fmt}, ONNX Runtime)": f"{m.deployed(fmt).latency_ms_b1:.2f} ms"
+                    for fmt in DEPLOYED_FORMATS.get(role, ())
+                    if m.deployed(fmt)
+                },
+                "throughput (eager)": f"{m.throughput_b64:,.0f} img/s",
+                "speed-up (eager)": f"{teacher.latency_ms_b1 / m.latency_ms_b1:.1f}x" if teacher else "–",
+                "compression": f"{teacher.params / m.params:.0f}x" if teacher else "–",
+            }
+        )
+    return rows
+
+
+def distillation_gain(report: Report) -> dict[str, float]:
+    """Distilled student minus scratch student: ACC, balanced ACC, AUC (positive = distillation helped)."""
+    kd, scratch = report.models.get("student_kd"), report.models.get("student_scratch")
+    if not kd or not scratch:
+        return {}
+    return {key: getattr(kd.test, key) - getattr(scratch.test, key) for key in ("acc", "balanced_acc", "auc")}
+
+
+def deployed_speed_up(report: Report) -> tuple[float, float, str] | None:
+    """(teacher's ONNX Runtime batch-1 latency over the distilled student's fastest deployed one, that latency in
+    ms, its format) or None when the report has no deployed latencies (older runs, or an export failed)."""
+    teacher, kd = report.models.get("teacher"), report.models.get("student_kd")
+    base = teacher.deployed("onnx") if teacher else None
+    fastest = kd.fastest_deployed("student_kd") if kd else None
+    if not base or not fastest:
+        return None
+    student_ms, fmt = fastest
+    return base.latency_ms_b1 / student_ms, student_ms, fmt
+
+
+def headline(report: Report) -> list[tuple[str, str, str | None]]:
+    """The Compare page's headline metrics as (label, value, delta) for ``st.metric``.
+
+    Teacher and distilled-student accuracy, the distillation gain over the
+    scratch student (when there is one), the speed-up (teacher's batch-1
+    latency over the student's) and the compression (parameters).
+    """
+    teacher, kd = report.models["teacher"], report.models["student_kd"]
+    cards = [
+        ("Teacher ACC", _pct(teacher.test.acc), None),
+        ("Student ACC", _pct(kd.test.acc), f"{kd.test.acc - teacher.test.acc:+.1%} vs teacher"),
+    ]
+    gain = distillation_gain(report)
+    if gain:
+        cards.append(("Distillation gain", f"{gain['acc']:+.1%} ACC", f"{gain['auc']:+.3f} AUC vs scratch"))
+    deployed = deployed_speed_up(report)
+    eager = teacher.latency_ms_b1 / kd.latency_ms_b1
+    if deployed:
+        speed_up, student_ms, fmt = deployed
+        detail = f"{student_ms:.2f} ms per image ({fmt}); eager PyTorch {eager:.1f}x"
+        cards.append(("Speed-up as deployed (ONNX Runtime)", f"{speed_up:.1f}x", detail))
+    else:
+        cards.append(("Speed-up (PyTorch eager)", f"{eager:.1f}x", f"{kd.latency_ms_b1:.2f} ms per image"))
+    cards.append(("Compression", f"{teacher.params / kd.params:.0f}x", f"{kd.size_mb:.2f} MB"))
+    return cards
+
+
+def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
+    """One row per finished run for the multi-run table: (RunRecord, report) pairs."""
+    rows = []
+    for record, report in records_and_reports:
+        models = report.models
+        teacher, kd = models["teacher"], models["student_kd"]
+        scratch = models.get("student_scratch")
+        rows.append(
+            {
+                "run": record.id,
+                "dataset": report.dataset["name"],
+                "teacher": teacher.arch,
+                "student": kd.arch,
+                "method": report.config["method"],
+                "T": report.config["kd_temperature"],
+                "alpha": report.config["kd_alpha"],
+                "teacher ACC": _pct(teacher.test.acc),
+                "student ACC": _pct(kd.test.acc),
+                "scratch ACC": _pct(scratch.test.acc) if scratch else "–",
+                "teacher AUC": f"{teacher.test.auc:.3f}",
+                "student AUC": f"{kd.test.auc:.3f}",
+                "speed-up (eager)": f"{teacher.latency_ms_b1 / kd.latency_ms_b1:.1f}x",
+                "compression": f"{teacher.params / kd.params:.0f}x",
+            }
+        )
+    return rows
+
+
+def report_csv(report: Report) -> str:
+    """The report's per-model numbers as CSV (raw values, one row per model)."""
+    out = io.StringIO()
+    fields = [
+        "role",
+        "arch",
+        "params",
+        "size_mb",
+        "flops",
+        "latency_ms_b1",
+        "throughput_b64",
+        "train_seconds",
+        "acc",
+        "balanced_acc",
+        "auc",
+        "f1",
+        "ece",
+    ]
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    for role, m in report.models.items():
+        writer.writerow(
+            {"role": role, **{k: getattr(m, k) for k in fields[1:8]}, **{k: getattr(m.test, k) for k in fields[8:]}}
+        )
+    return out.getvalue()
+
+
+def teacher_line(report: Report) -> str:
+    """Where the teacher came from: 'Teacher: trained here', 'Teacher: timm/resnet18 from ImageNet weights,
+    fine-tuned here' or 'Teacher: imported ONNX model FILE (sha256 abcdef12…), used as is (val AUC 0.91)'."""
+    teacher = report.models.get("teacher")
+    return describe_source(teacher.source if teacher else None, teacher.arch if teacher else "")
+
+
+TONES = {GAINED: "success", LOST: "warning"}  # Streamlit tone of a verdict's direction; else "info"
+
+
+def verdict_lines(report: Report) -> list[tuple[str, str]]:
+    """(Streamlit tone, sentence) per verdict: success when distillation gained, warning when it lost, else info."""
+    return [
+        (TONES.get(verdict.direction, "info") if key == "distillation" else "info", verdict.sentence)
+        for key, verdict in report.verdict.items()
+    ]
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The lines printed under the table: the method search, then each verdict's sentence."""
+    return [line for line in [search_summary(report)] + [v.sentence for v in report.verdict.values()] if line]
+
+
+def search_summary(report: Report) -> str | None:
+    """One line on the ``--method auto`` search: the chosen method and settings, out of how many candidates."""
+    search = report.search
+    if not search:
+        return None
+    chosen = search["chosen"]
+    return (
+        f"Method chosen on validation: {chosen['method']} (T {chosen['kd_temperature']:g}, alpha "
+        f"{chosen['kd_alpha']:g}, beta {chosen['kd_beta']:g}), val AUC {chosen['val_auc']:.3f}, best of "
+        f"{len(search['candidates'])} candidates tried in {search['seconds']:.0f} s ({search['rule']})."
+    )
+
+
+def comparison_table(report: Report) -> str:
+    """A plain-text table of the models: ACC, AUC, size, eager latency and speed-up, and the fastest latency as
+    deployed (ONNX Runtime, fp32 or int8)."""
+    teacher = report.models.get("teacher")
+    base = teacher.latency_ms_b1 if teacher else None
+    head = f"{'model':<17}{'arch':<20}{'ACC':>7}{'AUC':>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"
+    lines = [head + f"{'ORT ms/img':>12}"]
+    for role, m in report.models.items():
+        speed = f"{base / m.latency_ms_b1:.1f}x" if base else "-"
+        fastest = m.fastest_deployed(role)
+        ort = f"{fastest[0]:.3f}" if fastest else "-"
+        lines.append(
+            f"{role:<17}{m.arch:<20}{m.test.acc:>7.3f}{m.test.auc:>7.3f}{m.params:>12,}"
+            f"{m.size_mb:>8.2f}{m.latency_ms_b1:>9.2f}{speed:>10}{ort:>12}"
+        )
+    return "\n".join(lines)
