@@ -23,7 +23,8 @@ from meddistill.cli import main
 from meddistill.errors import DataError, TrainingError, WeightsError
 from meddistill.io.weights import load_weights, save_weights
 from meddistill.models import create_model
-from meddistill.services.jobs import JobManager, run_recorded
+from meddistill.pipeline.lifecycle import run_recorded
+from meddistill.services.jobs import JobManager
 from meddistill.settings.config import RunConfig
 
 # --- weights ------------------------------------------------------------------------------------

@@ -72,7 +72,6 @@ def test_teacher_with_reversed_classes_is_refused_before_students(small_breast_n
     """A teacher whose two outputs are swapped ranks val backwards: refused with the fix, before any student."""
     from meddistill.data import load_dataset
     from meddistill.data.tensors import Batches
-    from meddistill.pipeline.teachers import check_imported_teacher
     from meddistill.settings.config import RunConfig
     from meddistill.training.engine import fit
     from meddistill.training.state import FitSettings
@@ -82,12 +81,12 @@ def test_teacher_with_reversed_classes_is_refused_before_students(small_breast_n
     torch.manual_seed(0)
     model = create_model("tiny_cnn", 2, 1, 28)
     fit(model, train, val, FitSettings(epochs=15, class_weights=torch.tensor([2.0, 0.7])), role="teacher")
-    config = RunConfig(teacher_weights=str(tmp_path / "swapped.pth"), teacher_epochs=0)
-    scores = check_imported_teacher(model.eval(), val, torch.device("cpu"), data.class_names, config)
+    source = RunConfig(teacher_weights=str(tmp_path / "swapped.pth"), teacher_epochs=0).teacher_source()
+    scores = source.check(model.eval(), val, torch.device("cpu"), data.class_names)
     assert scores["val_auc"] > 0.7
     state = model.state_dict()
     for key in ("classifier.2.weight", "classifier.2.bias"):
         state[key] = state[key].flip(0)  # the other class order
     model.load_state_dict(state)
     with pytest.raises(WeightsError, match=r"swapped.pth ranks the val images backwards .* class order is probably"):
-        check_imported_teacher(model.eval(), val, torch.device("cpu"), data.class_names, config)
+        source.check(model.eval(), val, torch.device("cpu"), data.class_names)
