@@ -9,6 +9,7 @@ from meddistill.evaluation.export import available_formats
 from meddistill.reports.card import model_card
 from meddistill.reports.export import export_run
 from meddistill.reports.tables import (
+    guard_lines,
     headline,
     model_rows,
     report_csv,
@@ -48,6 +49,8 @@ cards = headline(report)
 for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
     column.metric(label, value, delta)
 
+for tone, text in guard_lines(report):  # decided on val: is the teacher worth distilling, which student leads
+    getattr(st, tone)(text, icon=":material/school:")
 for tone, text in verdict_lines(report):  # paired bootstrap over the test images
     getattr(st, tone)(text, icon=":material/balance:")
 if search_summary(report):

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from meddistill.reports.tables import headline, teacher_line
+from meddistill.reports.tables import guard_lines, headline, teacher_line
 from meddistill.services.quickstart import quickstart_config
 from meddistill.store.index import RunStatus
 from meddistill.views.cases import case_table, showcase_cases
@@ -67,6 +67,11 @@ else:
     cards = headline(report)
     for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
         column.metric(label, value, delta)
+    for tone, text in guard_lines(report):  # decided on val: which student leads, is the teacher worth distilling
+        if tone == "warning":
+            st.warning(text, icon=":material/school:")
+        else:
+            st.caption(text)
     with guarded("Could not show the test scans of this run"):
         test = dataset_for(str(latest.path)).splits["test"]
         cases = case_table(latest.path, data["classes"], [test.name(i) for i in range(len(test))])

@@ -70,8 +70,8 @@ with st.expander("New run", expanded=not jobs.active()):
             index=methods.index(p["method"]),
             format_func=lambda name: "Automatic (chosen on validation)" if name == AUTO_METHOD else name,
             help="  \n".join(f"**{name}**: {method_summary(name)}" for name in methods)
-            + "  \n**Automatic**: tries kd, dkd, kd_ls and dist within 4x one student's training and keeps the best "
-            "on validation AUC.",
+            + "  \n**Automatic**: trains kd, dkd, kd_ls and dist (4 student trainings, the same on any machine) and "
+            "keeps the best on validation AUC.",
         )
         p["teacher_epochs"] = 0 if uses_file else p["teacher_epochs"]
         fields = dict(student=student, method=method)

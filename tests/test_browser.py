@@ -180,7 +180,7 @@ def test_demo_from_home_to_model_card(browser, artifacts, tmp_path, breast_npz, 
     assert loss_points >= 2 and val_points >= 2, seen["points"]
     report = seen["report"]
     assert seen["metrics"][0] == f"{report['models']['teacher']['test']['acc']:.1%}"
-    assert seen["metrics"][1] == f"{report['models']['student_kd']['test']['acc']:.1%}"
+    assert seen["metrics"][1] == f"{report['models'][report['headline']]['test']['acc']:.1%}"
     from meddistill.store.reviews import ReviewStore
 
     assert [r["verdict"] for r in ReviewStore(home).latest(report["run_id"]).values()] == ["agree"]

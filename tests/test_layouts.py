@@ -192,3 +192,44 @@ def test_csv_ids_without_extension_and_numeric_labels(chest_folder, tmp_path):
     assert data.class_names == ["2", "10"]  # numeric order, not "10" < "2"
     assert sum(len(s) for s in data.splits.values()) == 12
     assert "file column 'image_id' (guessed), label column 'target' (guessed)" in data.provenance["layout"]
+
+
+def test_a_wrapping_folder_with_notes_beside_it_is_read_through(data_dir, capsys):
+    """The blood-cell download: SOURCE.txt and a file list beside PBC_dataset_normal_DIB/<8 class folders>."""
+    source = data_dir / "pbc_blood_cells"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    assert main(["check-data", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "inside the wrapping folder 'PBC_dataset_normal_DIB'" in out
+    assert "classes: basophil, eosinophil, erythroblast, ig, lymphocyte, monocyte, neutrophil, platelet" in out
+    assert "note beside the wrapping folder" in out and "SOURCE.txt" in out
+
+
+def test_notes_beside_a_folder_do_not_hide_a_labels_csv_or_images(tmp_path, chest_folder):
+    """Only notes may stand beside a wrapping folder: an image or a CSV there keeps the top folder as the root."""
+    root = xray_tree(chest_folder, tmp_path / "data", {"": "train"})
+    (tmp_path / "data" / "README.md").write_text("notes")
+    wrapped = tmp_path / "outer"
+    wrapped.mkdir()
+    shutil.move(str(root), wrapped / "inner")
+    (wrapped / "LICENSE").write_text("CC BY 4.0")
+    assert load_dataset(wrapped).class_names == list(CLASSES)
+    shutil.copy(next((wrapped / "inner" / "NORMAL").glob("*.jpeg")), wrapped / "stray.jpeg")
+    with pytest.raises(DataError):
+        load_dataset(wrapped)  # the stray image is not a note: the layout is ambiguous and refused
+
+
+def test_split_folders_that_are_symbolic_links_are_followed(tmp_path, chest_folder):
+    """A researcher's folder assembled from links (train -> elsewhere/train, test -> elsewhere/test)."""
+    elsewhere = xray_tree(chest_folder, tmp_path / "elsewhere", {"train": "train", "test": "test"})
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for split in ("train", "test"):
+        (linked / split).symlink_to(elsewhere / split, target_is_directory=True)
+    (linked / "train" / "NORMAL" / "loop").symlink_to(linked, target_is_directory=True)  # a link back up
+    dataset = load_dataset(linked)
+    assert dataset.class_names == list(CLASSES)
+    assert sum(len(dataset.splits[s]) for s in ("train", "val", "test")) == 4 * 6
+    ignored = dict(dataset.provenance["ignored"]["examples"]) if dataset.provenance.get("ignored") else {}
+    assert any(reason == "link to a folder already read" for reason in ignored.values()), ignored

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import torch
 from PIL import Image
 
 from meddistill.data import load_dataset
@@ -317,3 +318,24 @@ def test_dicom_class_folders_zip(tmp_path):
     data = load_dataset(archive, verify="all")
     assert data.class_names == ["ct", "mr"] and data.provenance["kind"] == "dicom-folder"
     assert sum(len(d) for d in data.splits.values()) == 12
+
+
+def test_a_folder_split_is_decoded_once_and_gives_the_same_batches(chest_folder, tmp_path, monkeypatch):
+    """Decoded once into memory (the default) or batch by batch (under a zero ceiling): the same tensors."""
+    from meddistill.data.tensors import Batches
+
+    data = load_dataset(copy_xray_slice(chest_folder, tmp_path / "xray", per_class=8))
+    split = data.splits["train"]
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
+    kept = Batches(split, 1, 64)
+    first = [images for images, _, _ in kept.iterate(5, order)]
+    assert kept.images is not None and kept.images.shape == (len(split), 1, 64, 64)
+    calls = []
+    monkeypatch.setattr(type(split), "image", lambda self, i: calls.append(i))
+    again = [images for images, _, _ in kept.iterate(5, order)]  # a second epoch decodes nothing
+    assert calls == [] and all(torch.equal(a, b) for a, b in zip(first, again))
+    monkeypatch.undo()
+    monkeypatch.setenv("MEDDISTILL_DECODE_MB", "0")
+    streamed = Batches(split, 1, 64)
+    per_batch = [images for images, _, _ in streamed.iterate(5, order)]
+    assert streamed.images is None and all(torch.equal(a, b) for a, b in zip(first, per_batch))

@@ -164,10 +164,10 @@ def test_a_setting_declared_once_reaches_the_command_line_and_the_train_page(sma
 def test_the_readme_schema_line_names_every_report_field():
     import dataclasses
 
-    from meddistill.store.report import ModelEntry, Verdict
+    from meddistill.store.report import ModelEntry, TeacherCheck, Verdict
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     line = next(text for text in readme.splitlines() if "`report.json` (written from and read back" in text)
-    for cls in (Report, ModelEntry, Verdict):
+    for cls in (Report, ModelEntry, Verdict, TeacherCheck):
         for f in dataclasses.fields(cls):
             assert f'"{f.name}"' in line or f"`{f.name}`" in line, (cls.__name__, f.name)

@@ -12,6 +12,7 @@ import torch.distributed as torch_dist
 from tqdm import tqdm
 
 from meddistill.cli.data import add_data_arguments
+from meddistill.data.dataset import MedDataset
 from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, leakage_warnings
 from meddistill.errors import MedDistillError
@@ -107,12 +108,13 @@ class ProgressBars:
             bar.close()
 
 
-def train(store: RunStore | None, run: str, is_main: bool = True) -> int:
-    """Train a registered run (rank 0: by id, with progress bars) or, on other ranks, the run folder ``run``."""
+def train(store: RunStore | None, run: str, is_main: bool = True, dataset: MedDataset | None = None) -> int:
+    """Train a registered run (rank 0: by id, with progress bars) or, on other ranks, the run folder ``run``
+    (``dataset``: the run's data when already loaded)."""
     bars = ProgressBars() if is_main else None
     try:
         if is_main:
-            report = run_recorded(store, run, callback=bars)
+            report = run_recorded(store, run, callback=bars, dataset=dataset)
         else:
             report = execute(RunConfig.load(Path(run) / CONFIG_FILE), run)
     except KeyboardInterrupt:
@@ -163,8 +165,9 @@ def run_under_torchrun(config: RunConfig, out: str | None) -> int:
         torch_dist.destroy_process_group()
 
 
-def print_plan(config: RunConfig) -> None:
-    """Load the data (refusing bad data before a run is registered) and print what each model will train."""
+def print_plan(config: RunConfig) -> MedDataset:
+    """Load the data (refusing bad data before a run is registered), print what each model will train, and return
+    the data (the run trains on it without reading it again)."""
     dataset = config.load_data()
     size = config.resolved_image_size(dataset.image_size)
     train = len(dataset.splits["train"])
@@ -181,6 +184,7 @@ def print_plan(config: RunConfig) -> None:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
+    return dataset
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -188,10 +192,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if distributed.launched_by_torchrun():
         config.load_data()  # refuse bad data before a run is registered
         return run_under_torchrun(config, args.out)
-    print_plan(config)
+    dataset = print_plan(config)
     store = RunStore()
     record = store.create(config, args.out)
-    return train(store, record.id)
+    return train(store, record.id, dataset=dataset)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -247,6 +251,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         teacher_epochs=0,
         given=sorted({*source.given, "method", "teacher_weights", "teacher_from", "teacher_epochs"}),
     )
-    print_plan(config.validate())
+    dataset = print_plan(config.validate())
     record = store.create(config, args.out)
-    return train(store, record.id)
+    return train(store, record.id, dataset=dataset)

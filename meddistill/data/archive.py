@@ -37,6 +37,8 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
 _RATIO_FLOOR = 1024 * 1024
 _CHUNK = 1024 * 1024
 _JUNK_DIRS = frozenset({"__MACOSX"})
+# Files that may stand beside a wrapping folder without making it part of the data: notes, licences, file lists.
+NOTE_SUFFIXES = frozenset({".txt", ".md", ".rst", ".pdf", ".html", ".htm", ".json", ".yaml", ".yml", ""})
 _JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SUPPORTED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
@@ -283,7 +285,8 @@ def strip_single_top_folder(root: str | os.PathLike[str]) -> Path:
 
     Returns:
         The single sub-folder when ``root`` contains exactly one folder and no
-        files and itself holds folders (and it is not named like a split:
+        files other than notes (``NOTE_SUFFIXES``: a README, SOURCE.txt or a licence, as
+        downloads often carry beside their data) and itself holds folders (and it is not named like a split:
         ``Testing/`` alone is a split and ``NORMAL/*.png`` alone is one class, not
         wrappers), otherwise ``root`` itself.
 
@@ -293,8 +296,10 @@ def strip_single_top_folder(root: str | os.PathLike[str]) -> Path:
     root = Path(root)
     try:
         entries = [p for p in root.iterdir() if not _is_junk((p.name,))]
-        only = entries[0] if len(entries) == 1 else None
-        if only is not None and only.is_dir() and not only.is_symlink() and split_named(only.name) is None:
+        folders = [p for p in entries if p.is_dir()]
+        notes = [p for p in entries if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES]
+        only = folders[0] if len(folders) == 1 and len(folders) + len(notes) == len(entries) else None
+        if only is not None and split_named(only.name) is None:
             if any(p.is_dir() and not _is_junk((p.name,)) for p in only.iterdir()):
                 return only
     except OSError as exc:

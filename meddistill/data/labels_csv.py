@@ -8,6 +8,7 @@ in the folder, or a file name without its extension (an image id such as ``ISIC_
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,10 +120,11 @@ def columns_for(header: list[str], options: DataOptions, csv_name: str) -> Colum
 
 def _resolve(value: str, csv_path: Path, root: Path, index: dict[str, list[Path]]) -> Path | None:
     """The image file a CSV cell names, or ``None``; ``DataError`` when it is outside the folder or ambiguous."""
+    inside = Path(os.path.abspath(root))
     for base in (csv_path.parent, root):
-        candidate = (base / value).resolve()
+        candidate = Path(os.path.abspath(base / value))  # lexically: a linked folder inside the dataset is inside it
         if candidate.is_file():
-            if root.resolve() not in candidate.parents:
+            if inside not in candidate.parents:
                 raise DataError(
                     f"{csv_path.name} names {value}, which lies outside the dataset folder; list only files inside it."
                 )
@@ -134,7 +136,7 @@ def _resolve(value: str, csv_path: Path, root: Path, index: dict[str, list[Path]
             f"{matches[0].parent.name}, {matches[1].name} in {matches[1].parent.name}); give the path relative to "
             "the CSV."
         )
-    return matches[0].resolve() if matches else None
+    return Path(os.path.abspath(matches[0])) if matches else None
 
 
 def file_index(images: list[Path]) -> dict[str, list[Path]]:

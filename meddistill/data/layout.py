@@ -50,14 +50,19 @@ def _hidden(name: str) -> bool:
 def scan(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
     """(image and DICOM files, CSV files, ignored (relative path, reason)) under ``root``, in sorted order."""
     images, csvs, ignored = [], [], []
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):  # linked folders are read as folders
         here = Path(dirpath)
         rel = here.relative_to(root)
         kept = []
         for name in sorted(dirnames):
+            real = os.path.realpath(here / name)
             if _hidden(name):
                 ignored.append((str(rel / name) + "/", "hidden folder"))
+            elif real in seen:
+                ignored.append((str(rel / name) + "/", "link to a folder already read"))
             else:
+                seen.add(real)
                 kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
@@ -198,7 +203,7 @@ def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path
     for path, columns in found:
         table = read_labels(path, columns, root, images)
         for file, label, split, group in zip(table.files, table.labels, table.splits, table.groups):
-            split = split or split_named(path.stem) or dir_split.get(file.relative_to(root.resolve()).parts[0])
+            split = split or split_named(path.stem) or dir_split.get(file.relative_to(os.path.abspath(root)).parts[0])
             rows.append((file, label, split or "train", group))
     class_names = class_order([row[1] for row in rows])
     files = {s: [r[0] for r in rows if r[2] == s] for s in SPLITS}
@@ -207,9 +212,8 @@ def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path
     groups = {s: [r[3] for r in rows if r[2] == s] for s in SPLITS} if grouped else None
     listed = {r[0] for r in rows}
     used = {p for p, _ in found}
-    ignored += [
-        (str(p.relative_to(root)), f"not listed in {found[0][0].name}") for p in images if p.resolve() not in listed
-    ]
+    unlisted = [p for p in images if Path(os.path.abspath(p)) not in listed]
+    ignored += [(str(p.relative_to(root)), f"not listed in {found[0][0].name}") for p in unlisted]
     ignored += [(str(p.relative_to(root)), "CSV that is not the labels file") for p in csvs if p not in used]
     given = {s for s in SPLITS if files[s]}
     description = "labels CSV " + "; ".join(f"{p.name} ({c.describe()})" for p, c in found)
@@ -228,6 +232,8 @@ def recognise(root: str | Path, options: DataOptions | None = None) -> Layout:
     top, options = Path(root), options or DataOptions()
     root = strip_single_top_folder(top)
     images, csvs, ignored = scan(root)
+    if root != top:
+        ignored += [("../" + p.name, "note beside the wrapping folder") for p in sorted(top.iterdir()) if p.is_file()]
     split_dirs = _split_folders(root)
     found = _class_folders(root, split_dirs, images) if not options.csv_columns_given else {}
     if found and (len(found.get("train", {})) >= 2 or not csvs):

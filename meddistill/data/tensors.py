@@ -1,13 +1,18 @@
 """From decoded uint8 images to normalised tensors, and batches of them.
 
 In-memory splits (MedMNIST arrays) are converted once into one tensor, so an
-epoch is just indexing; file splits are decoded batch by batch through a
-``DataLoader``, so memory does not grow with the folder.
+epoch is just indexing. File splits are decoded once per run too, at the
+training size, the first time a split is iterated, when the decoded tensor fits
+under ``DECODE_CEILING_MB`` (``MEDDISTILL_DECODE_MB``, default 4096 MB): later
+epochs index it, and augmentation works on the decoded tensors. Larger splits
+are decoded batch by batch through a ``DataLoader``, so memory does not grow
+with the folder. Both paths give the same tensors, value for value.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Iterator
 
 import numpy as np
@@ -18,6 +23,12 @@ from torch.utils.data import DataLoader, Dataset
 from meddistill.data.dataset import ArraySplit, Split
 
 MEAN, STD = 0.5, 0.5
+DECODE_CEILING_MB = 4096  # largest decoded file split kept in memory (float32 at the training size)
+
+
+def decode_ceiling_bytes() -> int:
+    """The memory ceiling of a decoded file split, from ``MEDDISTILL_DECODE_MB`` (default ``DECODE_CEILING_MB``)."""
+    return int(float(os.environ.get("MEDDISTILL_DECODE_MB", DECODE_CEILING_MB)) * 2**20)
 
 
 def to_tensor(images: np.ndarray, channels: int, size: int) -> torch.Tensor:
@@ -105,6 +116,17 @@ class Batches:
     def __len__(self) -> int:
         return len(self.split)
 
+    def decoded_bytes(self) -> int:
+        """Bytes of the whole split decoded at the training size (float32)."""
+        return len(self) * self.channels * self.size * self.size * 4
+
+    def _decode_once(self) -> None:
+        """Decode a file split into one (N, C, S, S) tensor if it fits under the ceiling (see the module docstring)."""
+        if self.images is None and len(self) and self.decoded_bytes() <= decode_ceiling_bytes():
+            self.images = torch.stack(
+                [image_tensor(self.split.image(i), self.channels, self.size) for i in range(len(self))]
+            )
+
     def num_batches(self, batch_size: int) -> int:
         return math.ceil(len(self) / batch_size)
 
@@ -113,6 +135,7 @@ class Batches:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Yield batches in ``order`` (a permutation of indices) or in split order."""
         order = torch.arange(len(self)) if order is None else order
+        self._decode_once()
         if self.images is not None:
             for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 from typing import Callable
 
+from meddistill.data.dataset import MedDataset
 from meddistill.errors import Cancelled, MedDistillError, TrainingError
 from meddistill.pipeline.runner import execute
 from meddistill.store.index import RunStatus, RunStore
@@ -19,6 +20,7 @@ def run_recorded(
     *,
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    dataset: MedDataset | None = None,
 ) -> Report | None:
     """Execute a registered run, keeping its status in the index up to date.
 
@@ -31,7 +33,7 @@ def run_recorded(
     record = store.get(run_id)
     store.set_status(run_id, RunStatus.RUNNING)
     try:
-        report = execute(record.config(), record.path, callback=callback, should_stop=should_stop)
+        report = execute(record.config(), record.path, callback=callback, should_stop=should_stop, dataset=dataset)
     except Cancelled:
         store.set_status(run_id, RunStatus.CANCELLED, "Cancelled by the user.")
         return None

@@ -36,7 +36,7 @@ class ModelPlan:
     given: bool  # the user gave the epochs explicitly (never adapted)
     steps_per_epoch: int
     seconds: float | None = None  # estimated training time, None when not measured
-    trainings: float = 1.0  # times the model is trained: up to the search budget with --method auto
+    trainings: int = 1  # times the model is trained: the search budget with --method auto
 
     @property
     def steps(self) -> int:
@@ -103,7 +103,7 @@ def plan_run(
             configured=getattr(config, config.epochs_field(role)),
             given=config.epochs_field(role) in config.given,
             steps_per_epoch=steps_per_epoch,
-            trainings=BUDGET if role == "student_kd" and config.method == AUTO_METHOD else 1.0,
+            trainings=BUDGET if role == "student_kd" and config.method == AUTO_METHOD else 1,
         )
         if measure:
             step = step_seconds(arch, num_classes, channels, image_size, config.batch_size, threads)
@@ -128,7 +128,7 @@ def describe_plan(plans: list[ModelPlan]) -> str:
             why = f"the preset's {p.configured} raised to reach {p.steps} steps"
         line = f"{LABELS[p.role]} ({p.arch}): {p.epochs} epochs x {p.steps_per_epoch} steps = {p.steps} steps ({why})"
         if p.trainings > 1:
-            line += f", up to {p.trainings:g} times (--method auto searches within {p.trainings:g}x one training)"
+            line += f", {p.trainings} times (--method auto trains {p.trainings} candidates and keeps the best on val)"
         if p.seconds is not None:
             line += f", about {clock(p.seconds)}"
         lines.append(line)

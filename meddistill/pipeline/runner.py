@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from meddistill.data.dataset import MedDataset
 from meddistill.data.summary import leakage_checks
 from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
@@ -30,6 +31,7 @@ from meddistill.models.factory import model_info
 from meddistill.pipeline.building import build, build_method, cached_teacher_logits, fit_settings
 from meddistill.pipeline.context import RunContext
 from meddistill.pipeline.deployment import deployed_latency
+from meddistill.pipeline.guards import headline_student, teacher_check
 from meddistill.pipeline.search import search
 from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import AUTO_METHOD, val_scores
@@ -162,6 +164,7 @@ def execute(
     callback: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     roles: tuple[str, ...] = ROLES,
+    dataset: MedDataset | None = None,
 ) -> Report:
     """Train and evaluate the models of a run and write its report.
 
@@ -171,6 +174,7 @@ def execute(
         callback: Receives engine ``Progress`` reports.
         should_stop: Polled every batch; true cancels (``Cancelled`` is raised).
         roles: Which models to train (all three by default).
+        dataset: The run's data when the caller has already read it with the run's settings (else read here).
 
     Returns:
         The report (``meddistill.store.report.Report``), also written as ``report.json``.
@@ -178,7 +182,8 @@ def execute(
     started = time.time()
     if config.world_size != dist.world_size():
         config = config.replace(world_size=dist.world_size())
-    ctx = RunContext.open(config, run_dir, callback=_history_keeper(run_dir, callback), should_stop=should_stop)
+    keeper = _history_keeper(run_dir, callback)
+    ctx = RunContext.open(config, run_dir, callback=keeper, should_stop=should_stop, dataset=dataset)
     folder = ctx.folder
     torch.set_num_threads(ctx.threads)
     if dist.is_main():
@@ -219,12 +224,15 @@ def execute(
         )
         model.to(device)
         report.models[role] = _model_entry(ctx, model, results[role], probs[role], deployed)
+    val = {r: _best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
     if "teacher" in report.models:
         scores = None if ctx.teacher.trains else val_scores(models["teacher"], ctx.batches["val"], device)
         report.models["teacher"].source = ctx.teacher.record(scores)
+        report.teacher_check = teacher_check(val["teacher"] or scores or {}, val.get("student_scratch", {}))
+    report.headline, report.headline_reason = headline_student(val)
     if folder.file(SEARCH_FILE).is_file():
         report.search = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))
-    found = verdicts(labels, probs, {r: _best_val(results[r]) for r in roles}, seed=config.seed)
+    found = verdicts(labels, probs, val, seed=config.seed)
     report.verdict = {key: Verdict.from_dict(v) for key, v in found.items()}
     if "teacher" in probs:
         report.agreement = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}

@@ -1,8 +1,9 @@
 """``--method auto``: choose the distillation method and its main settings on validation data.
 
-The candidates of ``GRID`` are tried in order, each a full student training from the teacher's cached logits
-(so a candidate costs about one student training), within a budget of ``BUDGET`` times the first candidate's
-training time: a candidate starts only if the time spent plus one more training fits. The best by validation AUC
+The first ``BUDGET`` candidates of ``GRID`` are tried in order, each a full student training from the teacher's
+cached logits (so a candidate costs about one student training). The budget is counted in trainings, not seconds, so
+the same seed and data try the same candidates and make the same choice on any machine, busy or idle (the plan's
+time is an estimate only). The best by validation AUC
 (ties: validation ACC) is the run's distilled student; it is not retrained. Test figures are computed for the
 chosen student only, by the pipeline. The whole search (every candidate's settings, val scores and seconds) is
 written to ``search.json`` in the run folder and to ``report.json``.
@@ -24,7 +25,7 @@ from meddistill.training import distributed as dist
 from meddistill.training.engine import fit
 from meddistill.training.state import FitResult
 
-BUDGET = 4.0  # the search takes at most this many times the first candidate's training
+BUDGET = 4  # candidates trained: the first of each logit method (kd, dkd, kd_ls, dist)
 # (method, temperature, alpha, beta): the default first, then one of each newer logit method, then KD variants.
 GRID = (
     ("kd", 4.0, 0.5, 8.0),
@@ -42,21 +43,17 @@ def _val(result: FitResult) -> tuple[float, float]:
     return float(row["val_auc"]), float(row["val_acc"])
 
 
-def search(
-    ctx: RunContext, teacher: torch.nn.Module, budget: float = BUDGET
-) -> tuple[torch.nn.Module, FitResult, dict]:
-    """Train the candidates of ``GRID`` within ``budget`` and return the best one's model and ``FitResult`` and
-    the record of the search.
+def search(ctx: RunContext, teacher: torch.nn.Module, budget: int = BUDGET) -> tuple[torch.nn.Module, FitResult, dict]:
+    """Train the first ``budget`` candidates of ``GRID`` and return the best one's model and ``FitResult`` and the
+    record of the search.
 
     Raises:
         Cancelled: ``should_stop()`` turned true (like any run).
     """
     config = ctx.config
     logits = None if config.augment_students else cached_teacher_logits(ctx, teacher)
-    started, unit, best, candidates = time.perf_counter(), None, None, []
-    for method, temperature, alpha, beta in GRID:
-        if unit is not None and time.perf_counter() - started + unit > budget * unit:
-            break
+    started, best, candidates = time.perf_counter(), None, []
+    for method, temperature, alpha, beta in GRID[:budget]:
         trial = config.replace(method=method, kd_temperature=temperature, kd_alpha=alpha, kd_beta=beta)
         model = build_model(trial, "student_kd", ctx.shape)
         settings = dataclasses.replace(fit_settings(ctx, "student_kd", trial), checkpoint_dir=None)
@@ -72,7 +69,6 @@ def search(
             should_stop=ctx.should_stop,
             logits=logits,
         )
-        unit = unit or max(result.seconds, 1e-3)
         auc, acc = _val(result)
         candidates.append(
             {"method": method, "kd_temperature": temperature, "kd_alpha": alpha, "kd_beta": beta}
@@ -81,8 +77,7 @@ def search(
         if best is None or (auc, acc) > best[2]:
             best = (model, result, (auc, acc), len(candidates) - 1)
     record = {
-        "budget_x": budget,
-        "unit_seconds": unit,
+        "budget_trainings": budget,
         "seconds": time.perf_counter() - started,
         "chosen": candidates[best[3]],
         "candidates": candidates,

@@ -21,7 +21,7 @@ from meddistill.evaluation.significance import bootstrap_interval
 from meddistill.explain.methods import available_explainers
 from meddistill.explain.overlay import overlay
 from meddistill.explain.pair import explain_pair
-from meddistill.reports.tables import teacher_line
+from meddistill.reports.tables import guard_lines, teacher_line
 from meddistill.store.layout import LABELS, ROLES, RunFolder, predictions_key
 from meddistill.store.report import Report
 from meddistill.store.reviews import VERDICTS, ReviewStore
@@ -132,7 +132,7 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
         "teacher_source": report.models["teacher"].source or {"kind": "trained here"},
         "teacher_line": teacher_line(report),
         "models": {},
-        "verdicts": [v.sentence for v in report.verdict.values()],
+        "verdicts": [text for _, text in guard_lines(report)] + [v.sentence for v in report.verdict.values()],
     }
     for role, entry in report.models.items():
         interval = bootstrap_interval(labels, probs[role], seed=config.seed)

@@ -67,12 +67,12 @@ def distillation_gain(report: Report) -> dict[str, float]:
     return {key: getattr(kd.test, key) - getattr(scratch.test, key) for key in ("acc", "balanced_acc", "auc")}
 
 
-def deployed_speed_up(report: Report) -> tuple[float, float, str] | None:
-    """(teacher's ONNX Runtime batch-1 latency over the distilled student's fastest deployed one, that latency in
-    ms, its format) or None when the report has no deployed latencies (older runs, or an export failed)."""
-    teacher, kd = report.models.get("teacher"), report.models.get("student_kd")
+def deployed_speed_up(report: Report, role: str = "student_kd") -> tuple[float, float, str] | None:
+    """(teacher's ONNX Runtime batch-1 latency over the student's fastest deployed one, that latency in ms, its
+    format) or None when the report has no deployed latencies (older runs, or an export failed)."""
+    teacher, student = report.models.get("teacher"), report.models.get(role)
     base = teacher.deployed("onnx") if teacher else None
-    fastest = kd.fastest_deployed("student_kd") if kd else None
+    fastest = student.fastest_deployed(role) if student else None
     if not base or not fastest:
         return None
     student_ms, fmt = fastest
@@ -80,30 +80,43 @@ def deployed_speed_up(report: Report) -> tuple[float, float, str] | None:
 
 
 def headline(report: Report) -> list[tuple[str, str, str | None]]:
-    """The Compare page's headline metrics as (label, value, delta) for ``st.metric``.
+    """The Compare and Home pages' headline metrics as (label, value, delta) for ``st.metric``.
 
-    Teacher and distilled-student accuracy, the distillation gain over the
-    scratch student (when there is one), the speed-up (teacher's batch-1
-    latency over the student's) and the compression (parameters).
+    Teacher accuracy, the headline student's (the distilled student unless the scratch student is better on val:
+    ``Report.headline``), the distillation gain over the scratch student (when there is one), the speed-up (the
+    teacher's batch-1 latency over the student's) and the compression (parameters).
     """
-    teacher, kd = report.models["teacher"], report.models["student_kd"]
+    role = report.headline if report.headline in report.models else "student_kd"
+    teacher, student = report.models["teacher"], report.models[role]
+    which = "distilled" if role == "student_kd" else "scratch, best on val"
     cards = [
         ("Teacher ACC", _pct(teacher.test.acc), None),
-        ("Student ACC", _pct(kd.test.acc), f"{kd.test.acc - teacher.test.acc:+.1%} vs teacher"),
+        (f"Student ACC ({which})", _pct(student.test.acc), f"{student.test.acc - teacher.test.acc:+.1%} vs teacher"),
     ]
     gain = distillation_gain(report)
     if gain:
         cards.append(("Distillation gain", f"{gain['acc']:+.1%} ACC", f"{gain['auc']:+.3f} AUC vs scratch"))
-    deployed = deployed_speed_up(report)
-    eager = teacher.latency_ms_b1 / kd.latency_ms_b1
+    deployed = deployed_speed_up(report, role)
+    eager = teacher.latency_ms_b1 / student.latency_ms_b1
     if deployed:
         speed_up, student_ms, fmt = deployed
         detail = f"{student_ms:.2f} ms per image ({fmt}); eager PyTorch {eager:.1f}x"
         cards.append(("Speed-up as deployed (ONNX Runtime)", f"{speed_up:.1f}x", detail))
     else:
-        cards.append(("Speed-up (PyTorch eager)", f"{eager:.1f}x", f"{kd.latency_ms_b1:.2f} ms per image"))
-    cards.append(("Compression", f"{teacher.params / kd.params:.0f}x", f"{kd.size_mb:.2f} MB"))
+        cards.append(("Speed-up (PyTorch eager)", f"{eager:.1f}x", f"{student.latency_ms_b1:.2f} ms per image"))
+    cards.append(("Compression", f"{teacher.params / student.params:.0f}x", f"{student.size_mb:.2f} MB"))
     return cards
+
+
+def guard_lines(report: Report) -> list[tuple[str, str]]:
+    """(Streamlit tone, sentence): the teacher against the scratch student on val, and which student is the
+    headline; a warning when the teacher is not better or the headline is not the distilled student."""
+    lines = []
+    if report.teacher_check is not None:
+        lines.append(("success" if report.teacher_check.better else "warning", report.teacher_check.sentence))
+    if report.headline_reason:
+        lines.append(("info" if report.headline == "student_kd" else "warning", report.headline_reason))
+    return lines
 
 
 def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
@@ -180,8 +193,10 @@ def verdict_lines(report: Report) -> list[tuple[str, str]]:
 
 
 def summary_lines(report: Report) -> list[str]:
-    """The lines printed under the table: the method search, then each verdict's sentence."""
-    return [line for line in [search_summary(report)] + [v.sentence for v in report.verdict.values()] if line]
+    """The lines printed under the table: the method search, each verdict's sentence, the teacher against the
+    scratch student on val, and which student is the headline."""
+    lines = [search_summary(report)] + [v.sentence for v in report.verdict.values()]
+    return [line for line in lines + [text for _, text in guard_lines(report)] if line]
 
 
 def search_summary(report: Report) -> str | None:

@@ -138,6 +138,14 @@ declare(
     label="Student epochs",
 )
 declare("min_steps", 75, "raise the preset's default epochs to reach this many steps per model", minimum=0)
+declare(
+    "teacher_min_steps",
+    None,
+    "the teacher's own minimum of optimisation steps (default: --min-steps)",
+    kind=int,
+    optional=True,
+    minimum=0,
+)
 declare("ema_decay", 0.0, "> 0: validate and keep a moving average of the weights", cli=False)
 declare(
     "lr", 2e-3, "AdamW learning rate (cosine schedule)", minimum=1e-5, maximum=1.0, page="input", label="Learning rate"
@@ -355,10 +363,13 @@ class _RunConfigMethods:
         """Epochs for ``role``: the configured number; a preset's default (never a number the user gave) is raised so
         that a small dataset still gets ``min_steps`` optimisation steps."""
         epochs = getattr(self, self.epochs_field(role))
-        if epochs == 0 or not self.min_steps or self.epochs_field(role) in self.given:
+        min_steps = (
+            self.teacher_min_steps if role == "teacher" and self.teacher_min_steps is not None else self.min_steps
+        )
+        if epochs == 0 or not min_steps or self.epochs_field(role) in self.given:
             return epochs
         steps_per_epoch = max(1, -(-train_images // (self.batch_size * world_size)))
-        return max(epochs, -(-self.min_steps // steps_per_epoch))
+        return max(epochs, -(-min_steps // steps_per_epoch))
 
     def arch_for(self, role: str) -> str:
         """The architecture of a run's model: the teacher's for "teacher", the student's for both students."""

@@ -135,6 +135,16 @@ class Verdict:
 
 
 @dataclass
+class TeacherCheck:
+    """The teacher against the student trained from scratch on val (``meddistill.pipeline.guards``)."""
+
+    teacher_val_auc: float
+    scratch_val_auc: float
+    better: bool
+    sentence: str
+
+
+@dataclass
 class Report:
     """Everything ``report.json`` holds.
 
@@ -143,6 +153,8 @@ class Report:
         verdict: ``distillation`` (distilled against scratch student) and ``student_vs_teacher``.
         data_checks: The duplicate and leakage findings on the run's data, each with a kind and a level.
         search: The ``--method auto`` record (every candidate, the choice), when the run searched.
+        teacher_check: Whether the teacher is better than the scratch student on val, and the sentence saying so.
+        headline: The student presented as the result (``student_kd`` unless the scratch student is better on val).
         agreement: Per student, the fraction of test images on which it predicts the teacher's class.
     """
 
@@ -157,6 +169,9 @@ class Report:
     data_checks: list[DataCheck] = field(default_factory=list)
     search: dict | None = None
     verdict: dict[str, Verdict] = field(default_factory=dict)
+    teacher_check: TeacherCheck | None = None
+    headline: str = "student_kd"  # the student presented as the result: the better of the two on val
+    headline_reason: str | None = None
     agreement: dict[str, float] | None = None
     seconds: float = 0.0
     schema_version: int = SCHEMA_VERSION
@@ -202,6 +217,8 @@ class Report:
         values["models"] = {r: ModelEntry.from_dict(m, metrics_type) for r, m in values["models"].items()}
         values["verdict"] = {k: Verdict.from_dict(v) for k, v in values.get("verdict", {}).items()}
         values["data_checks"] = [DataCheck(**c) for c in values.get("data_checks", [])]
+        if values.get("teacher_check") is not None:
+            values["teacher_check"] = TeacherCheck(**_known(TeacherCheck, values["teacher_check"]))
         return cls(**values)
 
 

@@ -1,0 +1,60 @@
+"""Guard rails of every run, decided on validation data only: is the teacher better than the student trained from
+scratch (else distillation cannot help), and which student is the run's headline (the one that is best on val, so a
+distilled student worse than the baseline is never presented as the result)."""
+
+from __future__ import annotations
+
+from meddistill.store.report import TeacherCheck
+
+# What would give a better teacher, said when it is not better than the scratch student.
+SUGGESTION = (
+    "start it from ImageNet weights (--pretrained), give it more epochs (--teacher-epochs), or import a stronger one "
+    "(--teacher-weights)"
+)
+
+
+def _key(val: dict) -> tuple[float, float]:
+    return float(val.get("val_auc", float("nan"))), float(val.get("val_acc", float("nan")))
+
+
+def teacher_check(teacher: dict, scratch: dict) -> TeacherCheck | None:
+    """Compare the teacher with the scratch student on val (AUC, ties: ACC); None without both figures.
+
+    Args:
+        teacher: The teacher's ``{"val_auc", "val_acc"}`` (best epoch, or its scores when used as is).
+        scratch: The scratch student's best-epoch ``{"val_auc", "val_acc"}``.
+    """
+    if not teacher or not scratch:
+        return None
+    t, s = _key(teacher), _key(scratch)
+    better = t > s
+    figures = f"val AUC {t[0]:.3f} against {s[0]:.3f}"
+    if better:
+        sentence = (
+            f"The teacher is better than the student trained from scratch on validation data ({figures}), so the "
+            "distilled student has something to learn from it."
+        )
+    else:
+        sentence = (
+            f"The teacher is not better than the student trained from scratch on validation data ({figures}), so "
+            f"distillation cannot help with this teacher; {SUGGESTION}."
+        )
+    return TeacherCheck(teacher_val_auc=t[0], scratch_val_auc=s[0], better=better, sentence=sentence)
+
+
+def headline_student(val: dict[str, dict]) -> tuple[str, str]:
+    """The student the run presents as its result, and why: the distilled student unless the scratch student is
+    better on val (AUC, ties: ACC). Returns (role, one sentence)."""
+    kd, scratch = val.get("student_kd"), val.get("student_scratch")
+    if not kd or not scratch:
+        return "student_kd", "Headline: the distilled student."
+    k, s = _key(kd), _key(scratch)
+    if s > k:
+        return "student_scratch", (
+            f"Headline: the student trained from scratch, which is better on validation data than the distilled "
+            f"student (val AUC {s[0]:.3f} against {k[0]:.3f}); the distilled student is shown beside it."
+        )
+    return "student_kd", (
+        f"Headline: the distilled student, at least as good on validation data as the one trained from scratch "
+        f"(val AUC {k[0]:.3f} against {s[0]:.3f})."
+    )

@@ -1,0 +1,67 @@
+"""Guard rails decided on val: the teacher against the scratch student, and which student is the headline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meddistill.pipeline.guards import headline_student, teacher_check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_teacher_check_says_when_distillation_cannot_help():
+    weak = teacher_check({"val_auc": 0.70, "val_acc": 0.6}, {"val_auc": 0.80, "val_acc": 0.7})
+    assert not weak.better and "cannot help with this teacher" in weak.sentence and "--pretrained" in weak.sentence
+    strong = teacher_check({"val_auc": 0.90, "val_acc": 0.8}, {"val_auc": 0.80, "val_acc": 0.7})
+    assert strong.better and "val AUC 0.900 against 0.800" in strong.sentence
+    tie = teacher_check({"val_auc": 0.80, "val_acc": 0.75}, {"val_auc": 0.80, "val_acc": 0.7})
+    assert tie.better  # equal AUC: the accuracy decides
+    assert teacher_check({}, {"val_auc": 0.8, "val_acc": 0.7}) is None  # nothing to compare
+
+
+def test_the_headline_student_is_the_better_one_on_val():
+    worse_kd = {"student_kd": {"val_auc": 0.70, "val_acc": 0.6}, "student_scratch": {"val_auc": 0.75, "val_acc": 0.6}}
+    role, reason = headline_student(worse_kd)
+    assert role == "student_scratch" and "better on validation data than the distilled student" in reason
+    better_kd = {"student_kd": {"val_auc": 0.75, "val_acc": 0.6}, "student_scratch": {"val_auc": 0.75, "val_acc": 0.6}}
+    assert headline_student(better_kd)[0] == "student_kd"  # a tie keeps the distilled student
+
+
+@pytest.fixture(scope="module")
+def crippled_run(small_breast_npz, tmp_path_factory):
+    """A teacher trained for one step (every image in one batch, one epoch) beside a scratch student of 20 steps."""
+    from meddistill.cli.main import main
+
+    home = tmp_path_factory.mktemp("crippled-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDDISTILL_HOME", str(home))
+        args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "1"]
+        assert main([*args, "--batch-size", "256", "--student-epochs", "20", "--threads", "1"]) == 0
+    return home
+
+
+@pytest.mark.slow
+def test_a_crippled_teacher_is_caught_and_said_everywhere(crippled_run, monkeypatch, capsys):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from meddistill import RunStore
+    from meddistill.cli.main import main
+
+    monkeypatch.setenv("MEDDISTILL_HOME", str(crippled_run))
+    record = RunStore().list()[0]
+    saved = json.loads((record.path / "report.json").read_text())
+    check = saved["teacher_check"]
+    assert check["better"] is False and check["teacher_val_auc"] <= check["scratch_val_auc"]
+    assert "distillation cannot help with this teacher" in check["sentence"]
+    assert main(["show", record.id]) == 0
+    assert check["sentence"] in capsys.readouterr().out
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert any(check["sentence"] in w.value for w in at.warning), [w.value for w in at.warning]
+    from meddistill.reports.card import model_card
+
+    assert "distillation cannot help with this teacher" in model_card(record.path, examples=False)
