@@ -6,11 +6,18 @@ import streamlit as st
 
 from meddistill.distillation import available_methods, method_summary
 from meddistill.services.teachers import check_teacher
-from meddistill.settings.config import PRESETS, RunConfig
+from meddistill.settings.config import PRESETS
 from meddistill.settings.declarations import page_settings
 from meddistill.settings.sources import AUTO_METHOD, PRETRAINED_DEFAULTS
 from meddistill.store.index import ACTIVE, RunStatus
-from meddistill.views.dashboard import config_from_fields, data_options_for, dataset_choices, plan_text
+from meddistill.views.dashboard import (
+    config_from_fields,
+    data_options_for,
+    dataset_choices,
+    dataset_shape,
+    plan_text,
+    preset_values,
+)
 from meddistill.views.figures import training_curves_figure
 from meddistill.views.live import live_view
 from pages.common.settings_form import section_fields, setting_widget
@@ -52,11 +59,12 @@ with st.expander("New run", expanded=not jobs.active()):
             horizontal=True,
             help="Fills the settings below; change any of them.",
         )
-        p = RunConfig.from_preset(preset).to_dict()  # the preset over the library's defaults
         left, middle, right = st.columns(3)
         source = choices[data_label]
         picked = st.session_state.get("data_options") if source == current else None
         options = data_options_for(source, picked)
+        native = dataset_shape(source, options)[2]  # read once and cached (the model pickers use it too)
+        p = preset_values(preset, native)  # the preset over the library's defaults, adapted to the data's size
         teacher_fields = teacher_picker(left, source, options, p)
         uses_file = bool(teacher_fields.get("teacher_weights")) and teacher_fields.get("pretrained") is None
         pretrained = teacher_fields.get("pretrained")
@@ -93,7 +101,7 @@ with st.expander("New run", expanded=not jobs.active()):
         fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
         fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
-            config = config_from_fields(preset, source, fields, ("teacher", "student") if pretrained else ())
+            config = config_from_fields(preset, source, fields, ("teacher", "student") if pretrained else (), native)
             if config.teacher_source().from_file:
                 with st.spinner("Checking the teacher against the dataset..."):
                     st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit

@@ -318,3 +318,19 @@ def test_home_shows_the_latest_run_at_a_glance(finished_run):
     assert any(m.label == "Speed-up as deployed (ONNX Runtime)" for m in at.metric)
     assert len(at.get("image")) == 8 and sum("truth" in c.value for c in at.caption) == 8
     assert at.expander[0].label == "Try the one-click demo"
+
+
+def test_train_page_starts_from_the_teacher_the_preset_picks_for_large_images(chest_folder, tmp_path):
+    """A 224-px folder (trained at 64 px): the picker and the plan show the preset's large-image teacher, and
+    leaving it as shown runs what the command line runs by default."""
+    from meddistill.settings.presets import LARGE_IMAGES
+    from tests.conftest import copy_xray_slice
+
+    source = copy_xray_slice(chest_folder, tmp_path / "xray", per_class=8)
+    at = open_page("pages/train.py")
+    at.session_state["dataset"] = str(source)
+    at.run()
+    at.radio[0].set_value("cpu").run()
+    teacher = LARGE_IMAGES["cpu"]["teacher"]
+    assert f"Teacher ({teacher})" in at.text[0].value, at.text[0].value
+    assert not at.exception

@@ -120,7 +120,7 @@ def test_a_setting_declared_once_reaches_the_command_line_and_the_train_page(sma
     for name in ("meddistill", "pages", ".streamlit"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "app.py", copy / "app.py")
-    config_py = copy / "meddistill" / "settings" / "config.py"
+    config_py = copy / "meddistill" / "settings" / "fields.py"
     text = config_py.read_text(encoding="utf-8")
     anchor = 'declare("extra", {},'
     line = (

@@ -18,7 +18,7 @@ from meddistill.data.summary import describe_splits, leakage_warnings
 from meddistill.errors import MedDistillError
 from meddistill.pipeline.lifecycle import run_recorded
 from meddistill.pipeline.plan import describe_plan, plan_run
-from meddistill.pipeline.runner import execute
+from meddistill.pipeline.runner import budgeted, execute
 from meddistill.reports.tables import comparison_table, summary_lines
 from meddistill.services.teachers import check_teacher
 from meddistill.settings.config import PRESETS, RunConfig
@@ -171,7 +171,8 @@ def print_plan(config: RunConfig) -> MedDataset:
     dataset = config.load_data()
     size = config.resolved_image_size(dataset.image_size)
     train = len(dataset.splits["train"])
-    plans = plan_run(config, train, dataset.channels, size, dataset.num_classes)
+    fitted = budgeted(config.for_data(dataset.image_size), dataset)  # what execute will run
+    plans = plan_run(fitted, train, dataset.channels, size, dataset.num_classes)
     threads = config.threads or distributed.default_threads()
     provenance = dataset.provenance
     print(
@@ -184,6 +185,8 @@ def print_plan(config: RunConfig) -> MedDataset:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
+    if fitted.extra.get("budget"):
+        print(fitted.extra["budget"], flush=True)
     return dataset
 
 

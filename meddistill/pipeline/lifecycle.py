@@ -53,5 +53,8 @@ def run_recorded(
     except BaseException as error:
         store.set_status(run_id, RunStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}")
         raise
+    models = report.models
+    if "teacher" in models and "student_kd" in models:
+        store.set_models(run_id, models["teacher"].arch, models["student_kd"].arch)
     store.set_status(run_id, RunStatus.DONE)
     return report

@@ -93,7 +93,7 @@ def plan_run(
     steps_per_epoch = max(1, -(-train_images // (config.batch_size * config.world_size)))
     threads = config.threads or default_threads()
     for role in roles:
-        if role == "teacher" and config.teacher_epochs == 0:
+        if role == "teacher" and not config.teacher_source().trains:
             continue
         arch = config.arch_for(role)
         plan = ModelPlan(
@@ -110,6 +110,37 @@ def plan_run(
             plan.seconds = step * plan.steps * plan.trainings
         plans.append(plan)
     return plans
+
+
+def fit_budget(
+    config: RunConfig, train_images: int, channels: int, image_size: int, num_classes: int = 2
+) -> tuple[RunConfig, str | None]:
+    """The settings with the teacher's epochs fitted into ``config.budget`` minutes, and one sentence saying so.
+
+    The students' estimated time is taken first (their epochs are the preset's or the user's); the teacher gets the
+    rest: its epochs are set so that its estimate fills it (at least 1), unless the user gave the teacher's epochs,
+    which always run as given (the sentence then says whether the plan exceeds the budget). Without a budget, or for
+    a teacher the run does not train, the settings are returned as they are.
+    """
+    if config.budget is None or not config.teacher_source().trains:
+        return config, None
+    plans = {p.role: p for p in plan_run(config, train_images, channels, image_size, num_classes)}
+    students = sum(p.seconds for role, p in plans.items() if role != "teacher")
+    teacher = plans["teacher"]
+    budget = config.budget * 60
+    if "teacher_epochs" in config.given:
+        total = students + teacher.seconds
+        over = "exceeds" if total > budget else "fits"
+        note = f"The plan ({clock(total)}) {over} the {config.budget:g}-minute budget; the teacher's epochs are yours."
+        return config, note
+    per_epoch = teacher.seconds / max(teacher.epochs, 1)
+    epochs = max(1, int((budget - students) // per_epoch))
+    fitted = config.replace(teacher_epochs=epochs, teacher_min_steps=0)
+    note = (
+        f"Budget {config.budget:g} minutes: the students take about {clock(students)}, so the teacher gets "
+        f"{epochs} epochs (about {clock(epochs * per_epoch)}; the preset's schedule was {teacher.epochs})."
+    )
+    return fitted, note
 
 
 def clock(seconds: float) -> str:

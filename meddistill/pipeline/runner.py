@@ -32,6 +32,7 @@ from meddistill.pipeline.building import build, build_method, cached_teacher_log
 from meddistill.pipeline.context import RunContext
 from meddistill.pipeline.deployment import deployed_latency
 from meddistill.pipeline.guards import headline_student, teacher_check
+from meddistill.pipeline.plan import fit_budget
 from meddistill.pipeline.search import search
 from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import AUTO_METHOD, val_scores
@@ -182,6 +183,8 @@ def execute(
     started = time.time()
     if config.world_size != dist.world_size():
         config = config.replace(world_size=dist.world_size())
+    dataset = dataset or config.load_data()
+    config = budgeted(config.for_data(dataset.image_size), dataset)
     keeper = _history_keeper(run_dir, callback)
     ctx = RunContext.open(config, run_dir, callback=keeper, should_stop=should_stop, dataset=dataset)
     folder = ctx.folder
@@ -241,6 +244,15 @@ def execute(
     atomic_write(folder.file(PREDICTIONS_FILE), lambda tmp: np.savez(open(tmp, "wb"), labels=labels, **arrays))
     folder.write_report(report)
     return report
+
+
+def budgeted(config: RunConfig, dataset: MedDataset) -> RunConfig:
+    """The settings with the teacher fitted into ``--budget`` (``meddistill.pipeline.plan.fit_budget``), the
+    plan's sentence kept in ``extra.budget``; ``config`` is already adapted to the data (``RunConfig.for_data``)."""
+    size = config.resolved_image_size(dataset.image_size)
+    train = len(dataset.splits["train"])
+    fitted, note = fit_budget(config, train, dataset.channels, size, dataset.num_classes)
+    return fitted.replace(extra={**fitted.extra, "budget": note}) if note else fitted
 
 
 def _history_keeper(run_dir: str | Path, callback: Callable[[Progress], None] | None) -> Callable[[Progress], None]:

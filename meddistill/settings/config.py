@@ -8,15 +8,15 @@ import json
 from dataclasses import field
 from pathlib import Path
 
-import torch
-
+import meddistill.settings.fields  # noqa: F401  (declares every setting before RunConfig is built)
 from meddistill.data.dataset import MedDataset
 from meddistill.data.loader import load_dataset
 from meddistill.data.options import DataOptions
 from meddistill.distillation.base import METHODS
 from meddistill.io.atomic import atomic_write_json
 from meddistill.models.factory import check_model_name, is_timm_model
-from meddistill.settings.declarations import SETTINGS, Setting, comma_list, declare
+from meddistill.settings.declarations import SETTINGS, Setting
+from meddistill.settings.presets import LARGE_IMAGES, PRESETS, default_preset
 from meddistill.settings.sources import (
     AUTO_METHOD,
     PRETRAINED_CHOICES,
@@ -25,232 +25,10 @@ from meddistill.settings.sources import (
     resolve_teacher_source,
 )
 
-PRESETS: dict[str, dict] = {
-    # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
-    # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
-    # 5 teacher epochs, raised to at least 75 steps: 15 on BreastMNIST, 5 on PneumoniaMNIST (chosen on val AUC over
-    # 5 seeds against 4 epochs raised to 150 steps: docs/results.md). Sets over 4,736 train images get 5 epochs, not 4.
-    "cpu": dict(
-        teacher_epochs=5,
-        student_epochs=30,
-        min_steps=75,
-        batch_size=128,
-        max_image_size=64,
-        augment=True,
-        augment_students=False,
-        class_weighted=True,
-        patience=8,
-        ema_decay=0.98,
-    ),
-    # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
-    "thorough": dict(
-        teacher_epochs=30,
-        student_epochs=60,
-        min_steps=1000,
-        batch_size=128,
-        max_image_size=224,
-        augment=True,
-        augment_students=True,
-        class_weighted=True,
-        patience=15,
-        ema_decay=0.999,
-    ),
-    # For tests and demos of the workflow itself: seconds, not minutes.
-    "smoke": dict(
-        teacher_epochs=1,
-        student_epochs=1,
-        min_steps=0,
-        batch_size=64,
-        max_image_size=28,
-        augment=False,
-        augment_students=False,
-        patience=2,
-        latency_runs=20,
-    ),
-}
-
-
-def default_preset() -> str:
-    """``thorough`` when a CUDA GPU is present, ``cpu`` otherwise."""
-    return "thorough" if torch.cuda.is_available() else "cpu"
-
 
 def pretrained_roles(pretrained: str) -> tuple[str, ...]:
     """The settings (``teacher``, ``student``) whose models start from ImageNet weights."""
     return {"none": (), "teacher": ("teacher",), "student": ("student",), "both": ("teacher", "student")}[pretrained]
-
-
-# Every setting, declared once (meddistill.settings.declarations): RunConfig's fields, `meddistill run`'s options
-# and the Train page's fields are made from these lines, in this order.
-declare("data", "", "dataset source: .npz, folder, .zip or MedMNIST name", cli=False)
-declare("file_column", None, "labels-CSV column with the image files", kind=str, optional=True, cli=False)
-declare("label_column", None, "labels-CSV column with the classes", kind=str, optional=True, cli=False)
-declare("split_column", None, "labels-CSV column with train/val/test", kind=str, optional=True, cli=False)
-declare("group_column", None, "labels-CSV column with the patient id", kind=str, optional=True, cli=False)
-declare(
-    "group_pattern", None, "regular expression whose first group is the patient key", kind=str, optional=True, cli=False
-)
-declare("drop_duplicates", False, "drop val and test images that copy a training image", cli=False)
-declare("teacher", "resnet18", "teacher architecture: one of MedDistill's models or any timm name (timm/NAME)")
-declare("student", "tiny_cnn", "student architecture, likewise")
-declare("method", "kd", "distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)")
-declare(
-    "kd_temperature",
-    4.0,
-    "softmax temperature T of Hinton KD",
-    minimum=1.0,
-    maximum=10.0,
-    step=0.5,
-    widget="slider",
-    page="distillation",
-    label="Temperature T",
-)
-declare(
-    "kd_alpha",
-    0.5,
-    "weight of the teacher term; 1 - alpha goes to the labels",
-    minimum=0.0,
-    maximum=1.0,
-    step=0.05,
-    widget="slider",
-    page="distillation",
-    label="alpha (weight of the teacher)",
-)
-declare("kd_beta", 8.0, "DKD: weight of the non-target-class term (default 8)")
-declare("feature_weight", 100.0, "weight of the feature term for attention / fitnet", cli=False)
-declare("preset", "cpu", "name in PRESETS that filled the fields below", cli=False)
-declare(
-    "teacher_epochs",
-    5,
-    "epochs for the teacher (0: a teacher file used as is)",
-    minimum=0,
-    maximum=500,
-    page="schedule",
-    label="Teacher epochs",
-)
-declare(
-    "student_epochs",
-    30,
-    "epochs for each student (scratch and distilled)",
-    minimum=1,
-    maximum=500,
-    page="schedule",
-    label="Student epochs",
-)
-declare("min_steps", 75, "raise the preset's default epochs to reach this many steps per model", minimum=0)
-declare(
-    "teacher_min_steps",
-    None,
-    "the teacher's own minimum of optimisation steps (default: --min-steps)",
-    kind=int,
-    optional=True,
-    minimum=0,
-)
-declare("ema_decay", 0.0, "> 0: validate and keep a moving average of the weights", cli=False)
-declare(
-    "lr", 2e-3, "AdamW learning rate (cosine schedule)", minimum=1e-5, maximum=1.0, page="input", label="Learning rate"
-)
-declare("weight_decay", 1e-4, "AdamW weight decay", cli=False)
-declare(
-    "batch_size",
-    128,
-    "images per optimisation step",
-    minimum=1,
-    page="input",
-    label="Batch size",
-    widget="select",
-    options=(16, 32, 64, 128, 256),
-)
-declare(
-    "image_size",
-    None,
-    "train at this side in pixels (default: native, capped by the preset)",
-    kind=int,
-    optional=True,
-    page="input",
-    label="Image size (px)",
-    widget="select",
-    options=(None, 28, 32, 64, 128, 224),
-    none_label="native",
-)
-declare("max_image_size", 64, "cap on the native size when image_size is not given", cli=False)
-declare(
-    "augment",
-    False,
-    "augment the teacher's training images (default: on in cpu and thorough)",
-    page="input",
-    label="Augment the teacher",
-)
-declare(
-    "augment_students",
-    False,
-    "augment the students' training images too (thorough only)",
-    page="input",
-    label="Augment the students",
-)
-declare(
-    "class_weighted",
-    False,
-    "weight cross-entropy by inverse class frequency",
-    page="input",
-    label="Class-weighted loss",
-)
-declare("patience", 8, "stop a model after this many epochs without val improvement", minimum=1)
-declare(
-    "seed", 0, "seed for splits, initialisation and batch order", minimum=0, maximum=10_000, page="input", label="Seed"
-)
-declare("device", "auto", "where to train", choices=("auto", "cpu", "cuda"))
-declare("num_workers", 0, "data-loader worker processes for folder sources", cli=False)
-declare(
-    "teacher_weights",
-    None,
-    "a teacher trained elsewhere: .safetensors or a PyTorch state dict (.pt/.pth; never "
-    "unpickled) for --teacher ARCH, a TorchScript file or an ONNX model; with --teacher-epochs 0 it is used as is. "
-    "With --pretrained: the ImageNet weights file to start from instead of the cache or a download",
-    kind=str,
-    optional=True,
-)
-declare(
-    "teacher_classes",
-    None,
-    "an imported teacher's class names in the order of its outputs, comma-separated "
-    "(default: the dataset's order, as check-data prints it)",
-    kind=list,
-    optional=True,
-    parse=comma_list,
-)
-declare(
-    "teacher_from",
-    None,
-    "the run whose trained teacher this run reuses as is (--teacher-from RUN)",
-    kind=str,
-    optional=True,
-    cli=False,
-)
-declare(
-    "pretrained",
-    "none",
-    "start the teacher (the default when given alone), the student or both from timm's "
-    f"ImageNet weights; without --teacher it is {PRETRAINED_DEFAULTS['teacher']}, without --student "
-    f"{PRETRAINED_DEFAULTS['student']}",
-    choices=PRETRAINED_CHOICES,
-    cli_extra={"nargs": "?", "const": "teacher"},
-)
-declare(
-    "student_weights", None, "with --pretrained student/both: the ImageNet weights file to use", kind=str, optional=True
-)
-declare("latency_runs", 200, "batch-1 timings whose median is reported", cli=False)
-declare("world_size", 1, "processes that trained the run (torchrun)", cli=False)
-declare(
-    "checkpoint_seconds",
-    30.0,
-    "save the training state after the first epoch, then at most this often (default 30; 0: every epoch)",
-    minimum=0.0,
-)
-declare("channels_last", True, "train in the NHWC memory format (default: on; faster convolutions)")
-declare("threads", 0, "CPU threads for torch (default: one per available core)", minimum=0)
-declare("given", [], "settings the user gave explicitly: presets never adapt these", kind=list, cli=False)
-declare("extra", {}, "free-form notes kept with the run", kind=dict, cli=False)
 
 
 # Settings whose ranges validate() checks with their own sentences (wider than the page's widget limits).
@@ -385,6 +163,18 @@ class _RunConfigMethods:
         if not self.starts_pretrained(role):
             return None
         return self.teacher_weights if role == "teacher" else self.student_weights
+
+    def for_data(self, native: int) -> "RunConfig":
+        """The settings for data whose native side is ``native``: the preset's choices for large images
+        (``LARGE_IMAGES``: the teacher and its steps) where the user gave neither and the run trains its own
+        teacher; otherwise the settings as they are."""
+        rule = LARGE_IMAGES.get(self.preset)
+        if not rule or self.resolved_image_size(native) <= rule["above_px"] or "teacher" in self.given:
+            return self
+        if self.teacher_source().name != "trained":
+            return self
+        changes = {k: v for k, v in rule.items() if k != "above_px" and k not in self.given}
+        return self.replace(**changes)
 
     def resolved_image_size(self, native: int) -> int:
         """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""

@@ -1,6 +1,7 @@
 """Every setting of a run, declared once: its name, default, help, range, and where it appears.
 
-``RunConfig`` (``meddistill.settings.config``) is built from ``SETTINGS``; ``meddistill run``'s options
+``RunConfig`` (``meddistill.settings.config``) is built from ``SETTINGS``, filled by the lines of
+``meddistill.settings.fields``; ``meddistill run``'s options
 (``add_setting_options``) and the Train page's fields (``pages/common/settings_form.py``) are generated from the
 same declarations, so adding a setting is one ``declare(...)`` line plus the code that uses it.
 

@@ -149,6 +149,11 @@ class RunStore:
             )
         self._write_status(self.get(run_id).path, run_id, status, message)
 
+    def set_models(self, run_id: str, teacher: str, student: str) -> None:
+        """Record the architectures a run trained (the preset may pick the teacher from the data)."""
+        with closing(self._connect()) as db:
+            db.execute("UPDATE runs SET teacher=?, student=? WHERE id=?", (teacher, student, run_id))
+
     @staticmethod
     def _write_status(path: Path, run_id: str, status: str, message: str) -> None:
         if path.is_dir():

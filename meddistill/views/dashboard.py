@@ -15,7 +15,7 @@ from meddistill.data.options import DataOptions
 from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
 from meddistill.paths import MEDMNIST_DIR, home
-from meddistill.pipeline.plan import describe_plan, plan_run
+from meddistill.pipeline.plan import describe_plan, fit_budget, plan_run
 from meddistill.services.quickstart import quickstart_config
 from meddistill.settings.config import RunConfig
 
@@ -40,14 +40,24 @@ def dataset_choices() -> dict[str, str]:
     return choices
 
 
-def config_from_fields(preset: str, data: str, fields: dict, picked: tuple[str, ...] = ()) -> RunConfig:
+def preset_values(preset: str, native: int | None = None) -> dict:
+    """The values the Train page's widgets start from: the preset's, adapted to a dataset of native side ``native``
+    (``RunConfig.for_data``: the teacher the preset picks for large images)."""
+    config = RunConfig.from_preset(preset)
+    return (config.for_data(native) if native else config).to_dict()
+
+
+def config_from_fields(
+    preset: str, data: str, fields: dict, picked: tuple[str, ...] = (), native: int | None = None
+) -> RunConfig:
     """The validated run settings of the Train page's form.
 
-    Only the fields the user changed from the preset's values count as given, so the preset may still adapt
-    its own defaults (the minimum number of steps) but never a number the user typed. ``picked`` names fields that
-    count as given whatever their value (the models, once ImageNet weights are asked for: the pickers show them).
+    Only the fields the user changed from the values the widgets started from (``preset_values``) count as given,
+    so the preset may still adapt its own defaults (the minimum number of steps, the teacher for large images) but
+    never a value the user picked. ``picked`` names fields that count as given whatever their value (the models,
+    once ImageNet weights are asked for: the pickers show them).
     """
-    defaults = RunConfig.from_preset(preset).to_dict()
+    defaults = preset_values(preset, native)
     changed = {name: value for name, value in fields.items() if value != defaults[name] or name in picked}
     return RunConfig.from_preset(preset, data=data, **changed).validate()
 
@@ -59,10 +69,12 @@ def dataset_shape(source: str, options: DataOptions = DataOptions()) -> tuple[in
 
 
 def plan_text(config: RunConfig) -> str:
-    """What each model of the run will train and about how long (steps timed once per architecture and size)."""
+    """What each model of the run will train and about how long (steps timed once per architecture and size), with
+    the teacher fitted into the time budget when one is set."""
     train, channels, native, classes = dataset_shape(config.data, config.data_options())
     size = config.resolved_image_size(native)
-    return describe_plan(plan_run(config, train, channels, size, classes))
+    fitted, note = fit_budget(config.for_data(native), train, channels, size, classes)
+    return describe_plan(plan_run(fitted, train, channels, size, classes)) + (f"\n{note}" if note else "")
 
 
 def demo_estimate() -> str | None:

@@ -28,14 +28,19 @@ def setting_widget(column, setting: Setting, value, preset: str, **limits):
     low = limits.get("minimum", setting.minimum)
     high = limits.get("maximum", setting.maximum)
     if setting.value_kind is float:
-        low, high, value = (None if low is None else float(low)), (None if high is None else float(high)), float(value)
+        low, high = (None if low is None else float(low)), (None if high is None else float(high))
+        if value is None:  # an optional setting left empty: None runs (e.g. no time budget)
+            return column.number_input(label, low, high, None, key=key, help=help_text, placeholder=setting.none_label)
+        value = float(value)
         if kind == "slider":
             return column.slider(label, low, high, value, setting.step, key=key, help=help_text)
         fmt = "%.4f" if value and abs(value) < 0.1 else None
         return column.number_input(label, low, high, value, format=fmt, key=key, help=help_text)
-    value = int(value)
     low, high = (None if low is None else int(low)), (None if high is None else int(high))
-    return int(column.number_input(label, low, high, value, key=key, help=help_text))
+    if value is None:
+        picked = column.number_input(label, low, high, None, key=key, help=help_text, placeholder=setting.none_label)
+        return None if picked is None else int(picked)
+    return int(column.number_input(label, low, high, int(value), key=key, help=help_text))
 
 
 def section_fields(column, section: str, values: dict, preset: str, skip: tuple[str, ...] = ()) -> dict:

@@ -1,0 +1,64 @@
+"""The presets: named sets of defaults that fill the settings the user does not give (``RunConfig.from_preset``)."""
+
+from __future__ import annotations
+
+import torch
+
+PRESETS: dict[str, dict] = {
+    # Fast enough for a 2-core laptop: 28 px MedMNIST in minutes, larger images capped at 64 px.
+    # The teacher is augmented; the students are not, so distillation reuses the teacher's logits computed once.
+    # 5 teacher epochs, raised to at least 75 steps: 15 on BreastMNIST, 5 on PneumoniaMNIST (chosen on val AUC over
+    # 5 seeds against 4 epochs raised to 150 steps: docs/results.md). Sets over 4,736 train images get 5 epochs, not 4.
+    "cpu": dict(
+        teacher_epochs=5,
+        student_epochs=30,
+        min_steps=75,
+        batch_size=128,
+        max_image_size=64,
+        augment=True,
+        augment_students=False,
+        class_weighted=True,
+        patience=8,
+        ema_decay=0.98,
+    ),
+    # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
+    "thorough": dict(
+        teacher_epochs=30,
+        student_epochs=60,
+        min_steps=1000,
+        batch_size=128,
+        max_image_size=224,
+        augment=True,
+        augment_students=True,
+        class_weighted=True,
+        patience=15,
+        ema_decay=0.999,
+    ),
+    # For tests and demos of the workflow itself: seconds, not minutes.
+    "smoke": dict(
+        teacher_epochs=1,
+        student_epochs=1,
+        min_steps=0,
+        batch_size=64,
+        max_image_size=28,
+        augment=False,
+        augment_students=False,
+        patience=2,
+        latency_runs=20,
+    ),
+}
+
+
+def default_preset() -> str:
+    """``thorough`` when a CUDA GPU is present, ``cpu`` otherwise."""
+    return "thorough" if torch.cuda.is_available() else "cpu"
+
+
+# What a preset changes for images larger than ``above_px`` at the training side, when the user names no teacher
+# (and no teacher steps): a teacher whose stem brings a 64-px image to the first block at 16x16, as 28 px reaches
+# it at 14x14, instead of MedDistill's resnet18 (32x32 there: 1.1 GFLOPs per image, 3.7 s per step on 2 cores held
+# to AVX2, so 5 epochs are 100-200 steps and lose to the scratch student). Chosen on validation data only:
+# docs/benchmarks.md ("A teacher for 64-px images").
+LARGE_IMAGES: dict[str, dict] = {
+    "cpu": {"above_px": 32, "teacher": "timm/resnet18", "teacher_min_steps": 300},
+}

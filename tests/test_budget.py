@@ -1,0 +1,56 @@
+"""--budget: the plan fits the teacher's epochs into the minutes the students leave; epochs the user types run."""
+
+from __future__ import annotations
+
+import pytest
+
+from meddistill import RunConfig
+from meddistill.pipeline.plan import fit_budget, plan_run
+
+SHAPE = (546, 1, 28, 2)  # BreastMNIST's train images, channels, side, classes
+
+
+def _plan(config: RunConfig) -> dict:
+    return {p.role: p for p in plan_run(config, *SHAPE)}
+
+
+def test_no_budget_changes_nothing():
+    config = RunConfig.from_preset("cpu", data="x")
+    assert fit_budget(config, *SHAPE) == (config, None)
+
+
+@pytest.mark.parametrize("minutes", [0.5, 5.0])
+def test_the_teacher_gets_what_the_students_leave(minutes):
+    config = RunConfig.from_preset("cpu", data="x", budget=minutes, teacher="resnet_narrow")
+    fitted, note = fit_budget(config, *SHAPE)
+    plans = _plan(fitted)
+    students = plans["student_scratch"].seconds + plans["student_kd"].seconds
+    teacher = plans["teacher"]
+    assert f"Budget {minutes:g} minutes" in note and f"gets {teacher.epochs} epochs" in note
+    per_epoch = teacher.seconds / teacher.epochs
+    if teacher.epochs > 1:  # the largest whole number of epochs that fits
+        assert students + teacher.seconds <= minutes * 60 < students + teacher.seconds + per_epoch
+    assert "teacher_epochs" not in fitted.given  # still the preset's, adapted: never counted as the user's
+
+
+def test_epochs_the_user_gives_still_run():
+    config = RunConfig.from_preset("cpu", data="x", budget=0.5, teacher_epochs=40)
+    fitted, note = fit_budget(config, *SHAPE)
+    assert fitted.teacher_epochs == 40 and "the teacher's epochs are yours" in note
+
+
+def test_the_cpu_preset_picks_its_teacher_for_large_images_only_when_none_is_given():
+    from meddistill.settings.presets import LARGE_IMAGES
+
+    rule = LARGE_IMAGES["cpu"]
+    config = RunConfig.from_preset("cpu", data="x")
+    large = config.for_data(224)  # capped at 64 px by the preset
+    assert (large.teacher, large.teacher_min_steps) == (rule["teacher"], rule["teacher_min_steps"])
+    assert "teacher" not in large.given and large.student == config.student
+    assert config.for_data(28) == config  # MedMNIST at 28 px: as tuned
+    assert RunConfig.from_preset("cpu", data="x", teacher="resnet18").for_data(224).teacher == "resnet18"  # typed
+    kept = RunConfig.from_preset("cpu", data="x", teacher_min_steps=50).for_data(224)
+    assert kept.teacher == rule["teacher"] and kept.teacher_min_steps == 50
+    imported = RunConfig.from_preset("cpu", data="x", teacher_weights="hospital.pth", teacher_epochs=0)
+    assert imported.for_data(224) == imported  # a teacher file is built as the architecture it was saved for
+    assert RunConfig.from_preset("smoke", data="x").for_data(224).teacher == "resnet18"
