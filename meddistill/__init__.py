@@ -4,12 +4,13 @@ The public API, re-exported from the subpackages::
 
     from meddistill import load_dataset, create_model, RunConfig, execute, RunStore
 
-Subpackages: ``data`` (datasets, DICOM, de-identification), ``models``,
-``distillation``, ``training`` (the epoch loop, checkpoints, torchrun),
-``evaluation`` (metrics, latency, export), ``explain`` (saliency and
-faithfulness), ``runs`` (settings, run folders, the index, the pipeline,
-background jobs), ``io`` (atomic writes, safetensors), ``cli`` and ``views``
-(helpers for the dashboard's pages).
+Subpackages, from the bottom up: ``io`` (atomic writes, safetensors, content-addressed files), ``data``
+(datasets, DICOM, de-identification, data checks), ``models``, ``distillation``, ``evaluation`` (metrics,
+latency, verdicts, export formats), ``training`` (the epoch loop, checkpoints, torchrun), ``explain`` (saliency
+and faithfulness), ``tasks`` (what a model predicts), ``settings`` (every setting declared once, presets, teacher
+sources), ``store`` (run folders, the typed report, the run index, reviews), ``pipeline`` (one run end to end),
+``reports`` (tables, the model card, export), ``services`` (jobs, uploads and checks shared by the CLI and the
+pages), ``cli`` and ``views`` (page state and figures behind the dashboard).
 """
 
 from meddistill.data import MedDataset, load_dataset
@@ -23,6 +24,8 @@ from meddistill.reports import export_run
 from meddistill.services import JobManager
 from meddistill.settings import PRESETS, RunConfig
 from meddistill.store import LABELS, ROLES, RunFolder, RunStore
+from meddistill.store.index import RunStatus
+from meddistill.store.report import Report
 from meddistill.training import FitSettings, fit
 
 __all__ = [
@@ -35,8 +38,10 @@ __all__ = [
     "JobManager",
     "MedDataset",
     "MedDistillError",
+    "Report",
     "RunConfig",
     "RunFolder",
+    "RunStatus",
     "RunStore",
     "TrainingError",
     "WeightsError",
