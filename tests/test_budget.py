@@ -37,6 +37,8 @@ def test_epochs_the_user_gives_still_run():
     config = RunConfig.from_preset("cpu", data="x", budget=0.5, teacher_epochs=40)
     fitted, note = fit_budget(config, *SHAPE)
     assert fitted.teacher_epochs == 40 and "the teacher's epochs are yours" in note
+    steps = RunConfig.from_preset("cpu", data="x", budget=0.5, teacher_min_steps=400)
+    assert fit_budget(steps, *SHAPE)[0] == steps  # a minimum of steps the user typed is not cut either
 
 
 def test_the_cpu_preset_picks_its_teacher_for_large_images_only_when_none_is_given():
@@ -49,6 +51,8 @@ def test_the_cpu_preset_picks_its_teacher_for_large_images_only_when_none_is_giv
     assert "teacher" not in large.given and large.student == config.student
     assert config.for_data(28) == config  # MedMNIST at 28 px: as tuned
     assert RunConfig.from_preset("cpu", data="x", teacher="resnet18").for_data(224).teacher == "resnet18"  # typed
+    typed_min = RunConfig.from_preset("cpu", data="x", min_steps=500).for_data(224)
+    assert typed_min.teacher == rule["teacher"] and typed_min.teacher_min_steps is None  # --min-steps 500 holds
     kept = RunConfig.from_preset("cpu", data="x", teacher_min_steps=50).for_data(224)
     assert kept.teacher == rule["teacher"] and kept.teacher_min_steps == 50
     imported = RunConfig.from_preset("cpu", data="x", teacher_weights="hospital.pth", teacher_epochs=0)

@@ -118,9 +118,9 @@ def fit_budget(
     """The settings with the teacher's epochs fitted into ``config.budget`` minutes, and one sentence saying so.
 
     The students' estimated time is taken first (their epochs are the preset's or the user's); the teacher gets the
-    rest: its epochs are set so that its estimate fills it (at least 1), unless the user gave the teacher's epochs,
-    which always run as given (the sentence then says whether the plan exceeds the budget). Without a budget, or for
-    a teacher the run does not train, the settings are returned as they are.
+    rest: its epochs are set so that its estimate fills it (at least 1), unless the user gave the teacher's epochs
+    or its minimum of steps, which always run as given (the sentence then says whether the plan exceeds the
+    budget). Without a budget, or for a teacher the run does not train, the settings are returned as they are.
     """
     if config.budget is None or not config.teacher_source().trains:
         return config, None
@@ -128,7 +128,7 @@ def fit_budget(
     students = sum(p.seconds for role, p in plans.items() if role != "teacher")
     teacher = plans["teacher"]
     budget = config.budget * 60
-    if "teacher_epochs" in config.given:
+    if {"teacher_epochs", "teacher_min_steps"} & set(config.given):  # the user's schedule runs as typed
         total = students + teacher.seconds
         over = "exceeds" if total > budget else "fits"
         note = f"The plan ({clock(total)}) {over} the {config.budget:g}-minute budget; the teacher's epochs are yours."

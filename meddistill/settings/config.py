@@ -174,6 +174,8 @@ class _RunConfigMethods:
         if self.teacher_source().name != "trained":
             return self
         changes = {k: v for k, v in rule.items() if k != "above_px" and k not in self.given}
+        if "min_steps" in self.given:  # a minimum the user typed holds for the teacher too
+            changes.pop("teacher_min_steps", None)
         return self.replace(**changes)
 
     def resolved_image_size(self, native: int) -> int:
