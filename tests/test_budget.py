@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meddistill import RunConfig
-from meddistill.pipeline.plan import fit_budget, plan_run
+from meddistill.pipeline.plan import fit_budget, plan_run, training_seconds
 
 SHAPE = (546, 1, 28, 2)  # BreastMNIST's train images, channels, side, classes
 
@@ -15,8 +15,20 @@ def _plan(config: RunConfig) -> dict:
 
 
 def test_no_budget_changes_nothing():
+    config = RunConfig.from_preset("smoke", data="x")
+    assert config.budget is None and fit_budget(config, *SHAPE) == (config, None)
+
+
+def test_the_presets_budget_is_a_ceiling_never_a_target():
+    """The cpu preset's 10 minutes leave BreastMNIST's tuned schedule as it is (it fits), and cut a teacher that would
+    pass them; a typed budget is also a target (test below)."""
     config = RunConfig.from_preset("cpu", data="x")
-    assert fit_budget(config, *SHAPE) == (config, None)
+    assert config.budget == 10.0 and "budget" not in config.given
+    assert fit_budget(config, *SHAPE) == (config, None)  # fits: not lengthened to fill 10 minutes
+    long = config.replace(teacher_min_steps=200_000)  # the preset's schedule, made to pass its budget
+    fitted, note = fit_budget(long, *SHAPE)
+    assert fitted.teacher_epochs < long.epochs_for("teacher", SHAPE[0]) and "preset's budget is 10 minutes" in note
+    assert "teacher_epochs" not in fitted.given
 
 
 @pytest.mark.parametrize("minutes", [0.5, 5.0])
@@ -29,7 +41,7 @@ def test_the_teacher_gets_what_the_students_leave(minutes):
     assert f"Budget {minutes:g} minutes" in note and f"gets {teacher.epochs} epochs" in note
     per_epoch = teacher.seconds / teacher.epochs
     if teacher.epochs > 1:  # the largest whole number of epochs that fits
-        assert students + teacher.seconds <= minutes * 60 < students + teacher.seconds + per_epoch
+        assert students + teacher.seconds <= training_seconds(minutes) < students + teacher.seconds + per_epoch
     assert "teacher_epochs" not in fitted.given  # still the preset's, adapted: never counted as the user's
 
 

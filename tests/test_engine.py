@@ -253,3 +253,23 @@ def test_checkpoints_are_throttled(batches, tmp_path, monkeypatch):
     settings.checkpoint_dir, settings.checkpoint_seconds = tmp_path / "every", 0
     fit(_student(), batches["train"], batches["val"], settings, role="s")
     assert saved == [1, 2, 3, 4]
+
+
+def test_best_epoch_skips_a_collapsed_accuracy(batches, monkeypatch):
+    """The epoch of highest val AUC is not kept when its val ACC has collapsed (a small val split on which one
+    class is predicted for everything can still rank well); a later epoch that raises the best ACC unseats it."""
+    from meddistill.training import engine
+
+    scripted = iter([(1.0, 0.50, 0.90), (0.9, 0.70, 0.80), (0.8, 0.72, 0.85), (0.8, 0.71, 0.86), (0.9, 0.60, 0.95)])
+    monkeypatch.setattr(engine, "_validate", lambda model, val, device: next(scripted))
+    result = fit(
+        _student(),
+        batches["train"],
+        batches["val"],
+        FitSettings(epochs=5, lr=0.001, batch_size=32, patience=10),
+        role="s",
+    )
+    # Epoch 1 (AUC 0.90, ACC 0.50) is kept until epoch 2's ACC 0.70 makes it ineligible; epoch 4 has the best AUC of
+    # the eligible epochs; epoch 5's AUC is higher but its ACC (0.60) is 12 points below the best (0.72).
+    assert result.best_epoch == 4
+    assert engine.eligible(0.68, 0.72) and not engine.eligible(0.66, 0.72)

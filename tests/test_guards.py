@@ -65,3 +65,43 @@ def test_a_crippled_teacher_is_caught_and_said_everywhere(crippled_run, monkeypa
     from meddistill.reports.card import model_card
 
     assert "distillation cannot help with this teacher" in model_card(record.path, examples=False)
+
+
+def test_a_teacher_that_is_not_better_trains_on_once_and_says_so(small_breast_npz, tmp_path, monkeypatch):
+    """With ``--teacher-train-on`` a one-step teacher that loses to the scratch student on val gets one more round
+    (as many epochs again); the report, metrics.json and the sentence show one teacher over both rounds."""
+    import json
+
+    from meddistill.cli.main import main
+
+    monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "home"))
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "1", "--threads", "1"]
+    out = tmp_path / "run"
+    assert main([*args, "--batch-size", "256", "--student-epochs", "20", "--teacher-train-on", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    check, teacher = report["teacher_check"], report["models"]["teacher"]
+    assert check["trained_on_epochs"] == 1 and teacher["epochs_run"] == 2
+    assert "after training on for 1 more epoch" in check["sentence"]
+    history = json.loads((out / "metrics.json").read_text())
+    assert [row["epoch"] for row in history["teacher"]] == [1, 2] and set(history) == {
+        "teacher",
+        "student_scratch",
+        "student_kd",
+    }
+
+
+def test_train_on_needs_the_setting_and_no_typed_schedule():
+    from meddistill import RunConfig
+    from meddistill.pipeline.train_on import applies, plan_line
+
+    assert applies(RunConfig.from_preset("cpu", data="x")) and "within the 10-minute budget" in plan_line(
+        RunConfig.from_preset("cpu", data="x")
+    )
+    assert not applies(RunConfig.from_preset("cpu", data="x", teacher_epochs=12))  # typed epochs run as typed
+    assert applies(RunConfig.from_preset("cpu", data="x", teacher_epochs=12, teacher_train_on=True))
+    assert not applies(RunConfig.from_preset("smoke", data="x"))
+    assert not applies(RunConfig.from_preset("cpu", data="x", teacher_weights="t.pth", teacher_epochs=0))
+    budget_gone = teacher_check(
+        {"val_auc": 0.7, "val_acc": 0.6}, {"val_auc": 0.8, "val_acc": 0.7}, 0, "10-minute budget"
+    )
+    assert "the 10-minute budget left no time to train it on" in budget_gone.sentence

@@ -19,6 +19,7 @@ from meddistill.errors import MedDistillError
 from meddistill.pipeline.lifecycle import run_recorded
 from meddistill.pipeline.plan import describe_plan, plan_run
 from meddistill.pipeline.runner import budgeted, execute
+from meddistill.pipeline.train_on import plan_line
 from meddistill.reports.tables import comparison_table, summary_lines
 from meddistill.services.teachers import check_teacher
 from meddistill.settings.config import PRESETS, RunConfig
@@ -185,8 +186,9 @@ def print_plan(config: RunConfig) -> MedDataset:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
-    if fitted.extra.get("budget"):
-        print(fitted.extra["budget"], flush=True)
+    for note in (fitted.extra.get("budget"), plan_line(fitted)):
+        if note:
+            print(note, flush=True)
     return dataset
 
 

@@ -8,8 +8,8 @@ from meddistill.store.report import TeacherCheck
 
 # What would give a better teacher, said when it is not better than the scratch student.
 SUGGESTION = (
-    "start it from ImageNet weights (--pretrained), give it more epochs (--teacher-epochs), or import a stronger one "
-    "(--teacher-weights)"
+    "start it from ImageNet weights (--pretrained), give it more time (--teacher-epochs, or a larger --budget), or "
+    "import a stronger one (--teacher-weights)"
 )
 
 
@@ -17,29 +17,44 @@ def _key(val: dict) -> tuple[float, float]:
     return float(val.get("val_auc", float("nan"))), float(val.get("val_acc", float("nan")))
 
 
-def teacher_check(teacher: dict, scratch: dict) -> TeacherCheck | None:
+def better_on_val(a: dict, b: dict) -> bool:
+    """Whether ``a``'s val figures beat ``b``'s: higher val AUC, ties broken by val ACC."""
+    return _key(a) > _key(b)
+
+
+def teacher_check(teacher: dict, scratch: dict, trained_on: int = 0, limit: str | None = None) -> TeacherCheck | None:
     """Compare the teacher with the scratch student on val (AUC, ties: ACC); None without both figures.
 
     Args:
         teacher: The teacher's ``{"val_auc", "val_acc"}`` (best epoch, or its scores when used as is).
         scratch: The scratch student's best-epoch ``{"val_auc", "val_acc"}``.
+        trained_on: Epochs the teacher trained on because it was not better (``meddistill.pipeline.train_on``).
+        limit: What cut that round short or ruled it out (e.g. "10-minute budget"), if anything.
     """
     if not teacher or not scratch:
         return None
     t, s = _key(teacher), _key(scratch)
     better = t > s
     figures = f"val AUC {t[0]:.3f} against {s[0]:.3f}"
+    more = ""
+    if trained_on:
+        epochs = f"{trained_on} more epoch" + ("s" if trained_on != 1 else "")
+        more = f" after training on for {epochs}" + (f" (as many as the {limit} left)" if limit else "")
+    elif limit:
+        more = f"; the {limit} left no time to train it on"
     if better:
         sentence = (
-            f"The teacher is better than the student trained from scratch on validation data ({figures}), so the "
-            "distilled student has something to learn from it."
+            f"The teacher is better than the student trained from scratch on validation data{more} ({figures}), so "
+            "the distilled student has something to learn from it."
         )
     else:
         sentence = (
-            f"The teacher is not better than the student trained from scratch on validation data ({figures}), so "
-            f"distillation cannot help with this teacher; {SUGGESTION}."
+            f"The teacher is not better than the student trained from scratch on validation data ({figures}){more}, "
+            f"so distillation cannot help with this teacher; {SUGGESTION}."
         )
-    return TeacherCheck(teacher_val_auc=t[0], scratch_val_auc=s[0], better=better, sentence=sentence)
+    return TeacherCheck(
+        teacher_val_auc=t[0], scratch_val_auc=s[0], better=better, sentence=sentence, trained_on_epochs=trained_on
+    )
 
 
 def headline_student(val: dict[str, dict]) -> tuple[str, str]:

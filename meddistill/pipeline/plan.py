@@ -112,29 +112,52 @@ def plan_run(
     return plans
 
 
+# The share of a budget that goes to training; the rest is for reading the data, validation, the evaluation and the
+# exports (on the suite's 64-px sets these took 60-90 s of a 10-minute run: docs/benchmarks.md, section 8).
+TRAINING_SHARE = 0.85
+
+
+def training_seconds(minutes: float) -> float:
+    """The training time a budget of ``minutes`` for the whole run leaves (``TRAINING_SHARE``)."""
+    return minutes * 60 * TRAINING_SHARE
+
+
 def fit_budget(
     config: RunConfig, train_images: int, channels: int, image_size: int, num_classes: int = 2
 ) -> tuple[RunConfig, str | None]:
-    """The settings with the teacher's epochs fitted into ``config.budget`` minutes, and one sentence saying so.
+    """The settings with the teacher's epochs fitted into ``config.budget`` minutes (of which ``TRAINING_SHARE`` is
+    training), and one sentence saying so.
 
     The students' estimated time is taken first (their epochs are the preset's or the user's); the teacher gets the
     rest: its epochs are set so that its estimate fills it (at least 1), unless the user gave the teacher's epochs
     or its minimum of steps, which always run as given (the sentence then says whether the plan exceeds the
-    budget). Without a budget, or for a teacher the run does not train, the settings are returned as they are.
+    budget). A budget from the preset (not typed) is a ceiling: the teacher is cut to fit it, never lengthened.
+    Without a budget, or for a teacher the run does not train, the settings are returned as they are.
     """
     if config.budget is None or not config.teacher_source().trains:
         return config, None
     plans = {p.role: p for p in plan_run(config, train_images, channels, image_size, num_classes)}
     students = sum(p.seconds for role, p in plans.items() if role != "teacher")
     teacher = plans["teacher"]
-    budget = config.budget * 60
+    budget = training_seconds(config.budget)
     if {"teacher_epochs", "teacher_min_steps"} & set(config.given):  # the user's schedule runs as typed
         total = students + teacher.seconds
+        if "budget" not in config.given and total <= budget:
+            return config, None
         over = "exceeds" if total > budget else "fits"
         note = f"The plan ({clock(total)}) {over} the {config.budget:g}-minute budget; the teacher's epochs are yours."
         return config, note
     per_epoch = teacher.seconds / max(teacher.epochs, 1)
     epochs = max(1, int((budget - students) // per_epoch))
+    if "budget" not in config.given:  # the preset's budget is a ceiling: the teacher is cut to fit, never lengthened
+        if epochs >= teacher.epochs:
+            return config, None
+        fitted = config.replace(teacher_epochs=epochs, teacher_min_steps=0)
+        return fitted, (
+            f"The {config.preset} preset's budget is {config.budget:g} minutes: the students take about "
+            f"{clock(students)}, so the teacher gets {epochs} epochs (about {clock(epochs * per_epoch)}) instead of "
+            f"{teacher.epochs}; give --budget or --teacher-epochs for more."
+        )
     fitted = config.replace(teacher_epochs=epochs, teacher_min_steps=0)
     note = (
         f"Budget {config.budget:g} minutes: the students take about {clock(students)}, so the teacher gets "

@@ -34,6 +34,7 @@ from meddistill.pipeline.deployment import deployed_latency
 from meddistill.pipeline.guards import headline_student, teacher_check
 from meddistill.pipeline.plan import fit_budget
 from meddistill.pipeline.search import search
+from meddistill.pipeline.train_on import best_val, train_on
 from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import AUTO_METHOD, val_scores
 from meddistill.store.layout import (
@@ -128,14 +129,6 @@ def _record_normalisation(ctx: RunContext, models: dict) -> RunConfig:
     return config
 
 
-def _best_val(result: FitResult | None) -> dict:
-    """The best epoch's val ACC and AUC (empty for a model that was not trained here)."""
-    if result is None or not result.history or not result.best_epoch:
-        return {}
-    row = result.history[result.best_epoch - 1]
-    return {"val_acc": row["val_acc"], "val_auc": row["val_auc"]}
-
-
 def _model_entry(
     ctx: RunContext, model: torch.nn.Module, result: FitResult | None, probs: np.ndarray, deployed: dict
 ) -> ModelEntry:
@@ -193,12 +186,16 @@ def execute(
         config.save(folder.file(CONFIG_FILE))
         atomic_write_json(folder.file(DATASET_FILE), ctx.summary)
 
-    models, results = {}, {}
+    models, results, trained_on = {}, {}, (0, None)
     for role in roles:
         if role == "teacher":
             models[role], results[role] = _train_teacher(ctx)
         else:
             models[role], results[role] = _train_student(ctx, role, models.get("teacher"))
+        if role == "student_scratch" and results.get("teacher") is not None:  # the guard rail, before distilling
+            results["teacher"], *trained_on = train_on(
+                ctx, models["teacher"], results["teacher"], results[role], started
+            )
     config = _record_normalisation(ctx, models)
 
     if dist.is_main():  # the kept model's history (with --method auto, the chosen candidate's, not the last one's)
@@ -227,11 +224,13 @@ def execute(
         )
         model.to(device)
         report.models[role] = _model_entry(ctx, model, results[role], probs[role], deployed)
-    val = {r: _best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
+    val = {r: best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
     if "teacher" in report.models:
         scores = None if ctx.teacher.trains else val_scores(models["teacher"], ctx.batches["val"], device)
         report.models["teacher"].source = ctx.teacher.record(scores)
-        report.teacher_check = teacher_check(val["teacher"] or scores or {}, val.get("student_scratch", {}))
+        report.teacher_check = teacher_check(
+            val["teacher"] or scores or {}, val.get("student_scratch", {}), *trained_on
+        )
     report.headline, report.headline_reason = headline_student(val)
     if folder.file(SEARCH_FILE).is_file():
         report.search = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))

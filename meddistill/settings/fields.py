@@ -72,10 +72,16 @@ declare(
     minimum=0,
 )
 declare(
+    "teacher_train_on",
+    False,
+    "when the teacher is not better than the scratch student on val, train it on for as many epochs again at half "
+    "the learning rate, within the budget",
+)
+declare(
     "budget",
     None,
-    "minutes for the run's training: the plan gives the teacher what the students leave (unless you give "
-    "--teacher-epochs)",
+    "minutes for the whole run (85% of them for training): the plan gives the teacher what the students leave "
+    "(unless you give --teacher-epochs); a preset's budget only caps the teacher",
     kind=float,
     optional=True,
     minimum=0.5,

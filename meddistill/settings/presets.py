@@ -20,6 +20,10 @@ PRESETS: dict[str, dict] = {
         class_weighted=True,
         patience=8,
         ema_decay=0.98,
+        # The teacher issue's time target for a 5,000-image 64-px folder; a ceiling (the teacher is cut to fit it,
+        # never lengthened), where a budget the user types is also a target.
+        budget=10.0,
+        teacher_train_on=True,
     ),
     # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
     "thorough": dict(
@@ -33,6 +37,7 @@ PRESETS: dict[str, dict] = {
         class_weighted=True,
         patience=15,
         ema_decay=0.999,
+        teacher_train_on=True,
     ),
     # For tests and demos of the workflow itself: seconds, not minutes.
     "smoke": dict(

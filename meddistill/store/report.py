@@ -142,6 +142,7 @@ class TeacherCheck:
     scratch_val_auc: float
     better: bool
     sentence: str
+    trained_on_epochs: int = 0  # epochs the teacher trained on because it was not better (``teacher_train_on``)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
 from meddistill.paths import MEDMNIST_DIR, home
 from meddistill.pipeline.plan import describe_plan, fit_budget, plan_run
+from meddistill.pipeline.train_on import plan_line
 from meddistill.services.quickstart import quickstart_config
 from meddistill.settings.config import RunConfig
 
@@ -74,7 +75,8 @@ def plan_text(config: RunConfig) -> str:
     train, channels, native, classes = dataset_shape(config.data, config.data_options())
     size = config.resolved_image_size(native)
     fitted, note = fit_budget(config.for_data(native), train, channels, size, classes)
-    return describe_plan(plan_run(fitted, train, channels, size, classes)) + (f"\n{note}" if note else "")
+    lines = [describe_plan(plan_run(fitted, train, channels, size, classes)), note, plan_line(fitted)]
+    return "\n".join(line for line in lines if line)
 
 
 def demo_estimate() -> str | None:
