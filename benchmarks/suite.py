@@ -98,12 +98,19 @@ def run_one(name: str, source: Path, extra: list[str], seed: int, options: list[
     command = [sys.executable, "-m", "meddistill", "run", "--data", str(source), "--seed", str(seed)]
     command += [*extra, *options, "--out", str(run_dir)]
     print("$", shlex.join(["meddistill", *command[3:]]), flush=True)
-    start = time.perf_counter()
-    with open(out / f"{name}-seed{seed}.log", "w") as log:
-        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        print(f"  FAILED ({done.returncode}); see {out / f'{name}-seed{seed}.log'}", flush=True)
+    timing = out / f"{name}-seed{seed}.wall"
+    if timing.is_file() and (run_dir / "report.json").is_file():  # finished by an earlier call on these logs
+        wall, returncode = float(timing.read_text()), 0
+        print(f"  (kept from an earlier call: {wall:.0f} s)", flush=True)
+    else:
+        start = time.perf_counter()
+        with open(out / f"{name}-seed{seed}.log", "w") as log:
+            returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        wall = time.perf_counter() - start
+        if returncode == 0:
+            timing.write_text(f"{wall:.1f}")
+    if returncode != 0:
+        print(f"  FAILED ({returncode}); see {out / f'{name}-seed{seed}.log'}", flush=True)
         return {"set": name, "seed": seed, "wall": wall, "failed": True}
     report = json.loads((run_dir / "report.json").read_text())
     row = {"set": name, "seed": seed, "wall": wall, "failed": False}
@@ -150,6 +157,8 @@ def summarise(variant: str, rows: list[dict]) -> None:
     print(f"\nmean distillation gain (test balanced ACC, distilled - scratch): {mean:+.3f} ± {spread:.3f}")
     print(f"teacher_ratio={min(r['teacher']['val_auc'] / r['student_scratch']['val_auc'] for r in good):.3f}")
     print(f"kd_ratio={min(r['student_kd']['balanced_acc'] / r['student_scratch']['balanced_acc'] for r in good):.3f}")
+    lost = [f"{r['set']} seed {r['seed']}" for r in good if r["verdict"] == "lost"]
+    print(f"distilled significantly below scratch on test: {', '.join(lost) or 'none'}")
     print(f"time_ratio={max(r['wall'] / TARGETS[r['set']] for r in rows):.3f}")
 
 
@@ -160,7 +169,12 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help='"NAME=OPTIONS" added to the default command')
     parser.add_argument("--no-default", action="store_true", help="run only the variants")
     parser.add_argument("--isa", choices=list(ISA_LIMITS), help="hold PyTorch to this instruction set")
-    parser.add_argument("--logs", type=Path, help="keep run folders and logs here (default: a temporary folder)")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        help="keep run folders and logs here (default: a temporary folder); runs finished there by an earlier call "
+        "are kept, not run again, so one call can summarise several",
+    )
     args = parser.parse_args()
     out = args.logs or Path(tempfile.mkdtemp(prefix="meddistill-suite-"))
     out.mkdir(parents=True, exist_ok=True)
