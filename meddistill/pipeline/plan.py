@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from meddistill.models.factory import create_model
 from meddistill.pipeline.search import BUDGET
 from meddistill.settings.config import AUTO_METHOD, RunConfig
+from meddistill.settings.presets import preset_budget
 from meddistill.store.layout import LABELS, ROLES
 from meddistill.training.distributed import default_threads
 
@@ -131,9 +132,13 @@ def fit_budget(
     The students' estimated time is taken first (their epochs are the preset's or the user's); the teacher gets the
     rest: its epochs are set so that its estimate fills it (at least 1), unless the user gave the teacher's epochs
     or its minimum of steps, which always run as given (the sentence then says whether the plan exceeds the
-    budget). A budget from the preset (not typed) is a ceiling: the teacher is cut to fit it, never lengthened.
+    budget). A budget from the preset (not typed; by the size of the data: ``BUDGET_CLASSES``) is a ceiling: the
+    teacher is cut to fit it, never lengthened; the settings returned carry it.
     Without a budget, or for a teacher the run does not train, the settings are returned as they are.
     """
+    if config.budget is None and "budget" not in config.given:
+        minutes = preset_budget(config.preset, train_images, image_size)
+        config = config.replace(budget=minutes) if minutes is not None else config
     if config.budget is None or not config.teacher_source().trains:
         return config, None
     plans = {p.role: p for p in plan_run(config, train_images, channels, image_size, num_classes)}
@@ -154,9 +159,9 @@ def fit_budget(
             return config, None
         fitted = config.replace(teacher_epochs=epochs, teacher_min_steps=0)
         return fitted, (
-            f"The {config.preset} preset's budget is {config.budget:g} minutes: the students take about "
-            f"{clock(students)}, so the teacher gets {epochs} epochs (about {clock(epochs * per_epoch)}) instead of "
-            f"{teacher.epochs}; give --budget or --teacher-epochs for more."
+            f"The {config.preset} preset's budget for this much data is {config.budget:g} minutes: the students take "
+            f"about {clock(students)}, so the teacher gets {epochs} epochs (about {clock(epochs * per_epoch)}) "
+            f"instead of {teacher.epochs}; give --budget or --teacher-epochs for more."
         )
     fitted = config.replace(teacher_epochs=epochs, teacher_min_steps=0)
     note = (

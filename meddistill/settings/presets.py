@@ -20,9 +20,6 @@ PRESETS: dict[str, dict] = {
         class_weighted=True,
         patience=8,
         ema_decay=0.98,
-        # The teacher issue's time target for a 5,000-image 64-px folder; a ceiling (the teacher is cut to fit it,
-        # never lengthened), where a budget the user types is also a target.
-        budget=10.0,
         teacher_train_on=True,
     ),
     # What a GPU affords: full resolution up to 224 px, augmentation, longer schedules.
@@ -67,3 +64,19 @@ def default_preset() -> str:
 LARGE_IMAGES: dict[str, dict] = {
     "cpu": {"above_px": 32, "teacher": "timm/resnet18", "teacher_min_steps": 300},
 }
+
+
+# A preset's budget when the user gives none (``meddistill.pipeline.plan.fit_budget``): minutes by the work of the
+# data (train images x side^2), the time targets of the teachers issue on 2 cores held to AVX2: the demo
+# (BreastMNIST, 546 x 28^2) 3 minutes, PneumoniaMNIST (4,708 x 28^2) 5 minutes, a 5,000-image 64-px folder 10.
+# Rows are (at most this many image pixels, minutes); a preset budget is a ceiling: the teacher is cut to fit it,
+# never lengthened (a budget the user types is also a target).
+BUDGET_CLASSES: dict[str, tuple[tuple[float, float], ...]] = {
+    "cpu": ((1_000 * 28 * 28, 3.0), (5_000 * 28 * 28, 5.0), (float("inf"), 10.0)),
+}
+
+
+def preset_budget(preset: str, train_images: int, side: int) -> float | None:
+    """The minutes ``BUDGET_CLASSES`` gives a preset for this much data, or None (no budget)."""
+    work = train_images * side * side
+    return next((minutes for most, minutes in BUDGET_CLASSES.get(preset, ()) if work <= most), None)
