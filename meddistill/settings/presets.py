@@ -69,8 +69,8 @@ LARGE_IMAGES: dict[str, dict] = {
 # A preset's budget when the user gives none (``meddistill.pipeline.plan.fit_budget``): minutes by the work of the
 # data (train images x side^2), the time targets of the teachers issue on 2 cores held to AVX2: the demo
 # (BreastMNIST, 546 x 28^2) 3 minutes, PneumoniaMNIST (4,708 x 28^2) 5 minutes, a 5,000-image 64-px folder 10.
-# Rows are (at most this many image pixels, minutes); a preset budget is a ceiling: the teacher is cut to fit it,
-# never lengthened (a budget the user types is also a target).
+# Rows are (at most this many image pixels, minutes). A preset's budget never changes the schedule (chosen on val):
+# it bounds the teacher's second round only (``teacher_train_on``); a budget the user types is a target.
 BUDGET_CLASSES: dict[str, tuple[tuple[float, float], ...]] = {
     "cpu": ((1_000 * 28 * 28, 3.0), (5_000 * 28 * 28, 5.0), (float("inf"), 10.0)),
 }
