@@ -92,7 +92,9 @@ def best_val(run_dir: Path, report: dict, role: str) -> tuple[float, float]:
     return source.get("val_auc", float("nan")), source.get("val_acc", float("nan"))
 
 
-def run_one(name: str, source: Path, extra: list[str], seed: int, options: list[str], out: Path, env: dict) -> dict:
+def run_one(
+    name: str, source: Path, extra: list[str], seed: int, options: list[str], out: Path, env: dict, kept_only=False
+) -> dict | None:
     """One `meddistill run`; returns its figures (and writes its log beside the run folder)."""
     run_dir = out / f"{name}-seed{seed}"
     command = [sys.executable, "-m", "meddistill", "run", "--data", str(source), "--seed", str(seed)]
@@ -102,6 +104,9 @@ def run_one(name: str, source: Path, extra: list[str], seed: int, options: list[
     if timing.is_file() and (run_dir / "report.json").is_file():  # finished by an earlier call on these logs
         wall, returncode = float(timing.read_text()), 0
         print(f"  (kept from an earlier call: {wall:.0f} s)", flush=True)
+    elif kept_only:
+        print("  (not run: --kept-only)", flush=True)
+        return None
     else:
         start = time.perf_counter()
         with open(out / f"{name}-seed{seed}.log", "w") as log:
@@ -168,6 +173,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variant", action="append", default=[], help='"NAME=OPTIONS" added to the default command')
     parser.add_argument("--no-default", action="store_true", help="run only the variants")
+    parser.add_argument("--kept-only", action="store_true", help="summarise the runs finished in --logs; run nothing")
     parser.add_argument("--isa", choices=list(ISA_LIMITS), help="hold PyTorch to this instruction set")
     parser.add_argument(
         "--logs",
@@ -191,7 +197,9 @@ def main() -> None:
             for variant, options in variants:
                 folder = out / variant
                 folder.mkdir(exist_ok=True)
-                results[variant].append(run_one(name, source, extra, seed, options, folder, env))
+                row = run_one(name, source, extra, seed, options, folder, env, args.kept_only)
+                if row is not None:
+                    results[variant].append(row)
     for variant, rows in results.items():
         summarise(variant, rows)
 

@@ -256,20 +256,31 @@ def test_checkpoints_are_throttled(batches, tmp_path, monkeypatch):
 
 
 def test_best_epoch_skips_a_collapsed_accuracy(batches, monkeypatch):
-    """The epoch of highest val AUC is not kept when its val ACC has collapsed (a small val split on which one
-    class is predicted for everything can still rank well); a later epoch that raises the best ACC unseats it."""
+    """The epoch of highest val AUC is not kept when its val balanced ACC has collapsed (a small val split on which
+    one class is predicted for everything can still rank well); a later epoch that raises the best unseats it. An
+    epoch predicting the majority class for every image (high plain ACC, balanced ACC 0.5) is no refuge."""
     from meddistill.training import engine
 
-    scripted = iter([(1.0, 0.50, 0.90), (0.9, 0.70, 0.80), (0.8, 0.72, 0.85), (0.8, 0.71, 0.86), (0.9, 0.60, 0.95)])
-    monkeypatch.setattr(engine, "_validate", lambda model, val, device: next(scripted))
+    # (loss, ACC, AUC, balanced ACC)
+    scripted = iter(
+        [
+            (1.0, 0.73, 0.68, 0.50),  # every image the majority class
+            (1.0, 0.27, 0.72, 0.50),  # every image the minority class
+            (0.9, 0.70, 0.80, 0.70),
+            (0.8, 0.72, 0.85, 0.72),
+            (0.8, 0.71, 0.86, 0.71),
+            (0.9, 0.60, 0.95, 0.60),  # the best AUC, its balanced ACC 12 points below the best
+        ]
+    )
+    monkeypatch.setattr(engine, "_validate", lambda *args: next(scripted))
     result = fit(
         _student(),
         batches["train"],
         batches["val"],
-        FitSettings(epochs=5, lr=0.001, batch_size=32, patience=10),
+        FitSettings(epochs=6, lr=0.001, batch_size=32, patience=10),
         role="s",
     )
-    # Epoch 1 (AUC 0.90, ACC 0.50) is kept until epoch 2's ACC 0.70 makes it ineligible; epoch 4 has the best AUC of
-    # the eligible epochs; epoch 5's AUC is higher but its ACC (0.60) is 12 points below the best (0.72).
-    assert result.best_epoch == 4
+    assert result.best_epoch == 5 and [row["val_balanced_acc"] for row in result.history][:2] == [0.5, 0.5]
     assert engine.eligible(0.68, 0.72) and not engine.eligible(0.66, 0.72)
+    labels, probs = np.array([0, 0, 0, 1]), np.array([[0.9, 0.1]] * 4)  # all majority: ACC 0.75, balanced 0.5
+    assert engine.balanced_accuracy(labels, probs) == 0.5

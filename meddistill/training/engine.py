@@ -2,9 +2,9 @@
 
 ``fit`` trains a teacher or a student from scratch with cross-entropy, or a
 student by distillation when given a teacher and a method. It keeps the
-weights of the epoch with the best validation AUC (not the last epoch) among the epochs whose validation accuracy
-has not collapsed (``eligible``), stops early after ``patience`` epochs without improvement, reports every batch and
-epoch through ``callback`` and stops within one batch when ``should_stop()``
+weights of the epoch with the best validation AUC (not the last epoch) among the epochs whose validation
+balanced accuracy has not collapsed (``eligible``), stops early after ``patience`` epochs without improvement,
+reports every batch and epoch through ``callback`` and stops within one batch when ``should_stop()``
 turns true. With ``checkpoint_dir`` it saves its state after the first epoch, then
 at most every ``checkpoint_seconds`` and after the last epoch, and resumes from the last saved one.
 
@@ -37,15 +37,22 @@ from meddistill.training.teacher import FeatureHook, autocast, teacher_logits
 
 Callback = Callable[[Progress], None]
 
-# An epoch can be the best one only if its val ACC is within this of the best val ACC so far: on a small val split
-# the epoch of highest AUC can be one that predicts a single class (the cxr14 sample's scratch student had its best
-# val AUC, 0.893, at epoch 1 with val ACC 0.512 against 0.598 later; docs/benchmarks.md, section 8).
+# An epoch can be the best one only if its val balanced ACC is within this of the best so far: on a small val split
+# the epoch of highest AUC can be one that predicts a single class (balanced ACC 1/K whichever class it is; plain
+# ACC would call an all-majority epoch good). docs/benchmarks.md, section 8.
 ACC_TOLERANCE = 0.05
 
 
-def eligible(val_acc: float, best_acc: float) -> bool:
-    """Whether an epoch with ``val_acc`` may be kept as the best while the best val ACC so far is ``best_acc``."""
-    return val_acc >= best_acc - ACC_TOLERANCE
+def eligible(val_balanced_acc: float, best: float) -> bool:
+    """Whether an epoch with ``val_balanced_acc`` may be kept as the best while the best so far is ``best``."""
+    return val_balanced_acc >= best - ACC_TOLERANCE
+
+
+def balanced_accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean recall over the classes present in ``labels`` ((N,) classes, (N, K) probabilities)."""
+    predicted = probs.argmax(1)
+    recalls = [float((predicted[labels == c] == c).mean()) for c in np.unique(labels)]
+    return float(np.mean(recalls)) if recalls else float("nan")
 
 
 def fit(
@@ -66,8 +73,8 @@ def fit(
     Args:
         model: Network mapping (B, C, S, S) to logits (B, K); moved to ``settings.device``.
         train: Training batches.
-        val: Validation batches (best epoch = highest val AUC, ties to the earlier, among the epochs whose val ACC
-            is within ``ACC_TOLERANCE`` of the best val ACC so far).
+        val: Validation batches (best epoch = highest val AUC, ties to the earlier, among the epochs whose val
+            balanced ACC is within ``ACC_TOLERANCE`` of the best so far).
         settings: Epochs, learning rate, batch size, seed, augmentation... (see ``FitSettings``).
         role: Name in progress reports and checkpoints ("teacher", "student_kd").
         teacher: Trained teacher; with ``method``, the student is distilled.
@@ -105,12 +112,14 @@ def fit(
     return run.result
 
 
-def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[float, float, float]:
-    """(loss, accuracy, AUC) on a split; under torchrun each rank predicts a shard and all are gathered."""
+def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[float, float, float, float]:
+    """(loss, accuracy, AUC, balanced accuracy) on a split; under torchrun each rank predicts a shard and all are
+    gathered."""
     probs = gather_predictions(model, val, device)
     labels = val.split.labels
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
-    return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
+    accuracy = float((probs.argmax(1) == labels).mean())
+    return loss, accuracy, auc_score(labels, probs), balanced_accuracy(labels, probs)
 
 
 def _eta(elapsed: float, done: int, total: int) -> float:
@@ -140,7 +149,7 @@ class _Fit:
         self.evaluated = self.averaged.module if self.averaged is not None else model
         self.result = FitResult(best_state=_cpu_copy(model.state_dict()))
         self.best_score, self.bad_epochs, self.start_epoch = -math.inf, 0, 1
-        self.best_acc, self.kept_acc = -math.inf, -math.inf  # best val ACC so far; the kept epoch's val ACC
+        self.best_acc, self.kept_acc = -math.inf, -math.inf  # best val balanced ACC so far; the kept epoch's
         self.per_epoch = math.ceil(len(self.partition) / settings.batch_size)
         self.total_steps = settings.epochs * self.per_epoch
         self.started = time.perf_counter()
@@ -186,9 +195,10 @@ class _Fit:
             )
             self.start_epoch = self.settings.epochs + 1 if saved.get("stopped_early") else saved["epoch"] + 1
             history = self.result.history
-            self.best_acc = max((row["val_acc"] for row in history), default=-math.inf)
+            balanced = [row.get("val_balanced_acc", row["val_acc"]) for row in history]
+            self.best_acc = max(balanced, default=-math.inf)
             if self.result.best_epoch:
-                self.kept_acc = history[self.result.best_epoch - 1]["val_acc"]
+                self.kept_acc = balanced[self.result.best_epoch - 1]
             self.result.seconds = saved["seconds"]
         self.started = time.perf_counter() - self.result.seconds
 
@@ -257,18 +267,19 @@ class _Fit:
         if self.world > 1:  # batch-norm statistics: every rank evaluates (and rank 0 saves) rank 0's
             for buffer in self.evaluated.buffers():
                 torch.distributed.broadcast(buffer, src=0)
-        val_loss, val_acc, val_auc = _validate(self.evaluated, val, self.device)
+        val_loss, val_acc, val_auc, val_balanced = _validate(self.evaluated, val, self.device)
         score = val_auc if not math.isnan(val_auc) else val_acc
         result = self.result
-        self.best_acc = max(self.best_acc, val_acc)
-        kept_collapsed = not eligible(self.kept_acc, self.best_acc)  # a better ACC since has made it ineligible
-        if eligible(val_acc, self.best_acc) and (score > self.best_score or kept_collapsed):
-            self.best_score, self.bad_epochs, result.best_epoch, self.kept_acc = score, 0, epoch, val_acc
+        self.best_acc = max(self.best_acc, val_balanced)
+        kept_collapsed = not eligible(self.kept_acc, self.best_acc)  # a better balanced ACC since: now ineligible
+        if eligible(val_balanced, self.best_acc) and (score > self.best_score or kept_collapsed):
+            self.best_score, self.bad_epochs, result.best_epoch, self.kept_acc = score, 0, epoch, val_balanced
             result.best_state = _cpu_copy(self.evaluated.state_dict())
         else:
             self.bad_epochs += 1
         elapsed = time.perf_counter() - self.started
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "val_auc": val_auc}
+        row["val_balanced_acc"] = val_balanced
         result.history.append({**row, "seconds": elapsed})
         result.stopped_early = self.bad_epochs >= self.settings.patience
         result.seconds = elapsed
