@@ -29,9 +29,18 @@ def split_named(name: str) -> str | None:
     return next((split for split, aliases in SPLIT_ALIASES.items() if key in aliases), None)
 
 
+def as_labels(labels) -> np.ndarray:
+    """Labels as a split holds them: (N,) int64 classes, or (N, K) float32 findings (1, 0, NaN: ignored)."""
+    array = np.asarray(labels)
+    if array.ndim == 2:
+        return array.astype(np.float32)
+    return array.astype(np.int64)
+
+
 class Split:
-    """One split: ``len(split)`` images, ``split.labels`` (N,) int64, ``split.image(i)`` uint8, and optionally
-    ``split.groups``: a pseudonymous patient key per image (``None`` for an image without one)."""
+    """One split: ``len(split)`` images, ``split.labels`` ((N,) int64 classes, or (N, K) float32 findings for a
+    multi-label dataset), ``split.image(i)`` uint8, and optionally ``split.groups``: a pseudonymous patient key per
+    image (``None`` for an image without one)."""
 
     labels: np.ndarray
     groups: list[str | None] | None = None
@@ -57,7 +66,7 @@ class ArraySplit(Split):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, groups: list[str | None] | None = None) -> None:
         self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = as_labels(labels)
         self.groups = groups
 
     def image(self, index: int) -> np.ndarray:
@@ -78,7 +87,7 @@ class FileSplit(Split):
         groups: list[str | None] | None = None,
     ) -> None:
         self.paths = list(paths)
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = as_labels(labels)
         self.decode = decode
         self.groups = groups
 
@@ -105,7 +114,8 @@ class MedDataset:
     Attributes:
         name: Short name (file or folder stem, or the MedMNIST flag).
         splits: ``{"train": Split, "val": Split, "test": Split}``.
-        class_names: Human-readable class names; label ``k`` is ``class_names[k]``.
+        class_names: Human-readable class names; label ``k`` is ``class_names[k]`` (multi-label: the findings, column
+            ``k`` of the labels).
         channels: 1 (grey) or 3 (colour): what models are built for.
         image_size: Typical side of the images in pixels (native resolution).
         provenance: Where the data came from: source path, kind, hash, split origin.
@@ -122,8 +132,16 @@ class MedDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def task(self) -> str:
+        """``multi_label`` when the labels are (N, K) findings, else ``single_label`` (``meddistill.tasks``)."""
+        return "multi_label" if self.splits["train"].labels.ndim == 2 else "single_label"
+
     def counts(self) -> dict[str, list[int]]:
-        """Images per class in each split: ``{"train": [n0, n1, ...], ...}``."""
+        """Images per class in each split: ``{"train": [n0, n1, ...], ...}`` (multi-label: images with each
+        finding)."""
+        if self.task == "multi_label":
+            return {s: (np.nan_to_num(d.labels) > 0).sum(0).astype(int).tolist() for s, d in self.splits.items()}
         return {
             split: np.bincount(data.labels, minlength=self.num_classes).tolist() for split, data in self.splits.items()
         }
@@ -132,6 +150,7 @@ class MedDataset:
         """A JSON-friendly description (stored in ``report.json`` and shown on the Data page)."""
         return {
             "name": self.name,
+            "task": self.task,
             "classes": self.class_names,
             "channels": self.channels,
             "image_size": self.image_size,

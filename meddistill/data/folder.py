@@ -13,6 +13,7 @@ from meddistill.data.grouping import GroupKeys, csv_keys, dicom_keys, holdout, p
 from meddistill.data.images import IMAGE_SUFFIXES, read_image
 from meddistill.data.layout import Layout, recognise
 from meddistill.data.leakage import file_digest
+from meddistill.data.multilabel import absent_findings, holdout_findings
 from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
@@ -48,7 +49,7 @@ def _dedupe_classes(layout: Layout) -> dict[str, int]:
     for split in SPLITS:
         seen, keep = set(), []
         for i, (path, label) in enumerate(zip(layout.files[split], layout.labels[split])):
-            key = (file_digest(path), label)
+            key = (file_digest(path), label if isinstance(label, int) else tuple(np.nan_to_num(label, nan=-1)))
             if key not in seen:
                 seen.add(key)
                 keep.append(i)
@@ -106,10 +107,9 @@ def load_folder(
     layout = recognise(root, options)
     in_class_copies = _dedupe_classes(layout)
     keys = _group_keys(layout, options)
+    width = len(layout.class_names)
     splits = {
-        s: FileSplit(
-            layout.files[s], np.array(layout.labels[s], dtype=np.int64), decode_file, keys[s].keys if keys else None
-        )
+        s: FileSplit(layout.files[s], _labels(layout, s, width), decode_file, keys[s].keys if keys else None)
         for s in SPLITS
     }
     made = []
@@ -118,7 +118,10 @@ def load_folder(
             continue
         train = splits["train"]
         groups = GroupKeys(train.groups, keys["train"].source) if keys else None
-        keep, held = holdout(train.labels, fraction, seed + offset, groups)
+        if layout.task == "multi_label":
+            keep, held = holdout_findings(train.labels, fraction, seed + offset, groups.codes() if groups else None)
+        else:
+            keep, held = holdout(train.labels, fraction, seed + offset, groups)
         splits[split], splits["train"] = train.subset(held), train.subset(keep)
         made.append(split)
     for split, data in splits.items():
@@ -142,19 +145,42 @@ def load_folder(
             "source": str(root.resolve()),
             "files": sum(len(d) for d in splits.values()),
             "layout": layout.description,
-            "splits": _split_origin(made, seed, keys, splits),
+            "splits": _split_origin(made, seed, keys, splits, layout.task),
             "ignored": _ignored_summary(layout.ignored),
             "copies_within_class_dropped": in_class_copies,
             "options": options.given(),
+            **({"findings": _findings_record(layout, splits)} if layout.task == "multi_label" else {}),
         },
     )
 
 
-def _split_origin(made: list[str], seed: int, keys: dict[str, GroupKeys] | None, splits: dict[str, Split]) -> dict:
+def _labels(layout: Layout, split: str, width: int) -> np.ndarray:
+    """A split's labels: (N,) int64 classes, or (N, K) float32 findings."""
+    if layout.task == "multi_label":
+        rows = layout.labels[split]
+        return np.stack(rows).astype(np.float32) if rows else np.zeros((0, width), dtype=np.float32)
+    return np.array(layout.labels[split], dtype=np.int64)
+
+
+def _findings_record(layout: Layout, splits: dict[str, Split]) -> dict:
+    """The multi-label record of the summary: the rule, the counts read, and the findings missing from a split."""
+    absent = absent_findings(layout.class_names, {s: d.labels for s, d in splits.items()})
+    return {**(layout.findings or {}), "absent": {s: names for s, names in absent.items() if names}}
+
+
+def _split_origin(
+    made: list[str], seed: int, keys: dict[str, GroupKeys] | None, splits: dict[str, Split], task: str
+) -> dict:
     """How the splits came about (what dataset.json and report.json record)."""
     given = [s for s in SPLITS if s not in made]
     origin = {"given": given, "made": made, "seed": seed if made else None}
-    if made:
+    if made and task == "multi_label":
+        origin["method"] = (
+            "grouped by patient, findings stratified (iterative stratification of patients)"
+            if keys
+            else "image by image, findings stratified (iterative stratification; no patient key: give --group-column)"
+        )
+    elif made:
         origin["method"] = (
             "grouped by patient, stratified by class (StratifiedGroupKFold)"
             if keys

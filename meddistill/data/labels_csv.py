@@ -13,28 +13,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meddistill.data.dataset import split_named
+from meddistill.data.multilabel import finding_columns
 from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
 # Common column names, compared case-insensitively, in order of preference.
 GUESSES = {
-    "file": ("file", "filename", "file_name", "image", "image_path", "image_name", "image_id", "path", "filepath"),
-    "label": ("label", "class", "diagnosis", "target", "dx", "finding", "category"),
+    "file": (
+        "file",
+        "filename",
+        "file_name",
+        "image",
+        "image_path",
+        "image_name",
+        "image_id",
+        "image index",
+        "path",
+        "filepath",
+    ),
+    "label": ("label", "class", "diagnosis", "target", "dx", "finding", "category", "finding labels", "findings"),
     "split": ("split", "subset", "partition"),
-    "group": ("patient_id", "patientid", "patient", "subject_id", "subject", "participant_id", "study_id"),
+    "group": (
+        "patient_id",
+        "patientid",
+        "patient id",
+        "patient",
+        "subject_id",
+        "subject",
+        "participant_id",
+        "study_id",
+    ),
 }
 PREVIEW_ROWS = 5
+FINDING_SCAN_ROWS = 2000  # rows read to recognise one-column-per-finding files
 
 
 @dataclass
 class Columns:
-    """The CSV columns in use (header spelling) and which of them were guessed."""
+    """The CSV columns in use (header spelling) and which of them were guessed; ``findings`` are the one-column-per-
+    finding columns of a CheXpert-style file (then ``label`` is None)."""
 
     file: str
-    label: str
+    label: str | None
     split: str | None = None
     group: str | None = None
     guessed: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         used = {"file": self.file, "label": self.label, "split": self.split, "group": self.group}
@@ -43,6 +67,8 @@ class Columns:
             for role, name in used.items()
             if name
         ]
+        if self.findings:
+            parts.append(f"{len(self.findings)} finding columns ({', '.join(self.findings)})")
         return ", ".join(parts)
 
 
@@ -53,9 +79,10 @@ class CsvLabels:
     csv_path: Path
     columns: Columns
     files: list[Path]
-    labels: list[str]
+    labels: list[str]  # the label cell ("" when empty: a multi-label file's "no finding")
     splits: list[str | None]
     groups: list[str | None]
+    rows: list[dict[str, str]] = field(default_factory=list)  # the whole row of each image (finding columns)
 
 
 def read_table(path: Path, limit: int | None = None) -> tuple[list[str], list[dict[str, str]]]:
@@ -99,13 +126,20 @@ def _pick(header: list[str], role: str, given: str | None, csv_name: str) -> tup
     return found, found is not None
 
 
-def columns_for(header: list[str], options: DataOptions, csv_name: str) -> Columns | None:
+def columns_for(header: list[str], options: DataOptions, csv_name: str, csv_path: Path | None = None) -> Columns | None:
     """The columns to read, or ``None`` when the CSV has no recognisable file and label columns and none were
-    given (it is then not a labels file)."""
+    given (it is then not a labels file). Without a label column, two or more columns of 1 / 0 / -1 / blank
+    (``csv_path``'s first rows) are one column per finding (``meddistill.data.multilabel``)."""
     picked = {
         role: _pick(header, role, getattr(options, f"{role}_column"), csv_name)
         for role in ("file", "label", "split", "group")
     }
+    if picked["file"][0] is not None and picked["label"][0] is None and options.label_column is None:
+        used = {name for name, _ in picked.values() if name}
+        findings = finding_columns(header, read_table(csv_path, limit=FINDING_SCAN_ROWS)[1], used) if csv_path else []
+        if len(findings) >= 2:
+            guessed = [role for role, (name, was_guessed) in picked.items() if name and was_guessed]
+            return Columns(picked["file"][0], None, picked["split"][0], picked["group"][0], guessed, findings)
     if picked["file"][0] is None or picked["label"][0] is None:
         if options.file_column or options.label_column:
             missing = "--file-column" if picked["file"][0] is None else "--label-column"
@@ -167,9 +201,7 @@ def read_labels(csv_path: Path, columns: Columns, root: Path, images: list[Path]
         if path is None:
             missing.append(value)
             continue
-        label = row.get(columns.label, "")
-        if not label:
-            raise DataError(f"{csv_path.name} gives no label for {value}; fill in its label or remove the row.")
+        label = row.get(columns.label, "") if columns.label else ""
         split = None
         if columns.split and row.get(columns.split):
             split = split_named(row[columns.split])
@@ -179,6 +211,7 @@ def read_labels(csv_path: Path, columns: Columns, root: Path, images: list[Path]
                     "(or training, valid, validation, testing)."
                 )
         out.files.append(path)
+        out.rows.append(row)
         out.labels.append(label)
         out.splits.append(split)
         out.groups.append(row.get(columns.group) or None if columns.group else None)

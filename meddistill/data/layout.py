@@ -20,7 +20,8 @@ from meddistill.data.archive import strip_single_top_folder
 from meddistill.data.dataset import SPLITS, split_named
 from meddistill.data.dicom import DICOM_SUFFIXES, is_dicom
 from meddistill.data.images import IMAGE_SUFFIXES
-from meddistill.data.labels_csv import class_order, columns_for, read_labels, read_table
+from meddistill.data.labels_csv import FINDING_SCAN_ROWS, class_order, columns_for, read_labels, read_table
+from meddistill.data.multilabel import findings_from_columns, findings_from_joined, separator_of, split_lists
 from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
@@ -41,6 +42,8 @@ class Layout:
     groups: dict[str, list[str | None]] | None = None  # patient ids from a labels CSV's group column
     group_column: str | None = None
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, reason)
+    task: str = "single_label"  # "multi_label": labels are rows of an (N, K) findings matrix
+    findings: dict | None = None  # multi-label: the rule that recognised it and the counts it read
 
 
 def _hidden(name: str) -> bool:
@@ -134,7 +137,27 @@ def _class_folders(root: Path, split_dirs: dict[str, Path], images: list[Path]) 
     return found
 
 
-def _from_folders(root: Path, split_dirs: dict, found: dict, csvs: list[Path], ignored: list) -> Layout:
+def _lists_findings(path: Path, options: DataOptions) -> bool:
+    """Whether a CSV is a labels file with several findings per image (joined values or one column per finding)."""
+    try:
+        header, rows = read_table(path, limit=FINDING_SCAN_ROWS)
+        columns = columns_for(header, options, path.name, path)
+    except DataError:
+        return False
+    if columns is None:
+        return False
+    if columns.findings:
+        return True
+    values = [row.get(columns.label, "") for row in rows]
+    try:
+        return separator_of(values, path.name, columns.label, None) is not None
+    except DataError:
+        return True
+
+
+def _from_folders(
+    root: Path, split_dirs: dict, found: dict, csvs: list[Path], ignored: list, options: DataOptions
+) -> Layout:
     if split_dirs and "train" not in found:
         raise DataError(
             f"{root.name} has {', '.join(f.name for f in split_dirs.values())} folders but no training folder; add "
@@ -151,6 +174,12 @@ def _from_folders(root: Path, split_dirs: dict, found: dict, csvs: list[Path], i
     files = {s: [p for name in class_names for p in found.get(s, {}).get(name, [])] for s in SPLITS}
     labels = {s: [k for k, name in enumerate(class_names) for _ in found.get(s, {}).get(name, [])] for s in SPLITS}
     for path in csvs:
+        if options.multi_label is not False and _lists_findings(path, options):
+            raise DataError(
+                f"{root.name} has class folders and {path.name}, which lists several findings per image; class "
+                "folders hold one class per image. Give --single-label to train on the folders' classes, or move the "
+                "images out of the class folders (one images/ folder) to train on the CSV's findings."
+            )
         ignored.append(
             (
                 str(path.relative_to(root)),
@@ -174,7 +203,7 @@ def _labels_csvs(root: Path, csvs: list[Path], options: DataOptions) -> list[tup
     """The CSVs that are labels files (columns given or recognised), nearest the top first."""
     found = []
     for path in sorted(csvs, key=lambda p: (len(p.relative_to(root).parts), str(p))):
-        columns = columns_for(read_table(path, limit=0)[0], options, path.name)
+        columns = columns_for(read_table(path, limit=0)[0], options, path.name, path)
         if columns is not None:
             found.append((path, columns))
     if not found:
@@ -199,27 +228,60 @@ def _labels_csvs(root: Path, csvs: list[Path], options: DataOptions) -> list[tup
 def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path], options, ignored) -> Layout:
     found = _labels_csvs(root, csvs, options)
     dir_split = {folder.name: split for split, folder in split_dirs.items()}
-    rows = []
+    rows, skipped, official = [], set(), None
     for path, columns in found:
         table = read_labels(path, columns, root, images)
-        for file, label, split, group in zip(table.files, table.labels, table.splits, table.groups):
+        official = split_lists(path.parent) if not columns.split else None
+        for file, label, split, group, row in zip(table.files, table.labels, table.splits, table.groups, table.rows):
             split = split or split_named(path.stem) or dir_split.get(file.relative_to(os.path.abspath(root)).parts[0])
-            rows.append((file, label, split or "train", group))
-    class_names = class_order([row[1] for row in rows])
+            if official is not None:
+                split = official["splits"].get(file.name)
+                if split is None:
+                    ignored.append((str(file.relative_to(os.path.abspath(root))), official["unlisted"]))
+                    skipped.add(file)
+                    continue
+            rows.append((file, label, split or "train", group, row))
+    task, class_names, targets, findings = _targets(found, rows, options)
     files = {s: [r[0] for r in rows if r[2] == s] for s in SPLITS}
-    labels = {s: [class_names.index(r[1]) for r in rows if r[2] == s] for s in SPLITS}
+    labels = {s: [targets[i] for i, r in enumerate(rows) if r[2] == s] for s in SPLITS}
     grouped = any(r[3] for r in rows)
     groups = {s: [r[3] for r in rows if r[2] == s] for s in SPLITS} if grouped else None
     listed = {r[0] for r in rows}
     used = {p for p, _ in found}
-    unlisted = [p for p in images if Path(os.path.abspath(p)) not in listed]
+    unlisted = [p for p in images if Path(os.path.abspath(p)) not in listed | skipped]
     ignored += [(str(p.relative_to(root)), f"not listed in {found[0][0].name}") for p in unlisted]
     ignored += [(str(p.relative_to(root)), "CSV that is not the labels file") for p in csvs if p not in used]
     given = {s for s in SPLITS if files[s]}
     description = "labels CSV " + "; ".join(f"{p.name} ({c.describe()})" for p, c in found)
+    if official is not None:
+        description += f", splits from {official['files']}"
     kind = "dicom-csv" if _any_dicom(files) else "images-csv"
     column = found[0][1].group if grouped else None
-    return Layout(root, class_names, files, labels, given, kind, description, groups, column, ignored)
+    layout = Layout(root, class_names, files, labels, given, kind, description, groups, column, ignored)
+    layout.task, layout.findings = task, findings
+    return layout
+
+
+def _targets(found: list, rows: list, options: DataOptions) -> tuple[str, list[str], list, dict | None]:
+    """(task, class or finding names, one target per row, the multi-label record) from the labels CSV rows: one
+    class per image, or a findings row (``meddistill.data.multilabel``) when the labels say so."""
+    path, columns = found[0]
+    if columns.findings:
+        matrix, counts = findings_from_columns([r[4] for r in rows], columns.findings, options.uncertain)
+        record = {"rule": "one column per finding", "uncertain": options.uncertain, "counts": counts}
+        return "multi_label", list(columns.findings), list(matrix), record
+    values = [r[1] for r in rows]
+    sep = separator_of(values, path.name, columns.label, options.multi_label)
+    if sep is not None:
+        names, matrix = findings_from_joined(values, sep, path.name)
+        record = {"rule": f"findings joined by '{sep}' in column '{columns.label}'", "no_finding": "all absent"}
+        return "multi_label", names, list(matrix), record
+    empty = next((r[0] for r in rows if not r[1]), None)
+    if empty is not None:
+        raise DataError(f"{path.name} gives no label for {empty.name}; fill in its label or remove the row.")
+    names = class_order(values)
+    index = {name: k for k, name in enumerate(names)}
+    return "single_label", names, [index[v] for v in values], None
 
 
 def recognise(root: str | Path, options: DataOptions | None = None) -> Layout:
@@ -237,7 +299,7 @@ def recognise(root: str | Path, options: DataOptions | None = None) -> Layout:
     split_dirs = _split_folders(root)
     found = _class_folders(root, split_dirs, images) if not options.csv_columns_given else {}
     if found and (len(found.get("train", {})) >= 2 or not csvs):
-        layout = _from_folders(root, split_dirs, found, csvs, ignored)
+        layout = _from_folders(root, split_dirs, found, csvs, ignored, options)
     else:
         layout = _from_csvs(root, split_dirs, images, csvs, options, ignored)
     if root != top:

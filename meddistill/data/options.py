@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, fields
 
+from meddistill.data.multilabel import UNCERTAIN_POLICIES
 from meddistill.errors import DataError
 
 
@@ -25,6 +26,10 @@ class DataOptions:
             (e.g. ``^(person\\d+|(?:NORMAL2-)?IM-\\d+)``).
         drop_duplicates: Remove val and test images that duplicate (exactly or nearly) a training image,
             and test images that duplicate a val image.
+        multi_label: True reads a label column's joined values as several findings per image, False keeps each
+            value as one class, None recognises it (``meddistill.data.multilabel``).
+        uncertain: How a one-column-per-finding file's -1 ("uncertain") is read: ``ignore`` (left out of the loss
+            and the metrics), ``positive`` or ``negative``.
     """
 
     file_column: str | None = None
@@ -33,8 +38,14 @@ class DataOptions:
     group_column: str | None = None
     group_pattern: str | None = None
     drop_duplicates: bool = False
+    multi_label: bool | None = None
+    uncertain: str = "ignore"
 
     def __post_init__(self) -> None:
+        if self.uncertain not in UNCERTAIN_POLICIES:
+            raise DataError(
+                f"--uncertain {self.uncertain} is not a policy; choose one of: {', '.join(UNCERTAIN_POLICIES)}."
+            )
         if self.group_pattern:
             try:
                 compiled = re.compile(self.group_pattern)
@@ -55,7 +66,8 @@ class DataOptions:
 
     def given(self) -> dict:
         """The options that differ from the defaults (what a summary records)."""
-        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        defaults = {f.name: f.default for f in fields(self)}
+        return {k: v for k, v in asdict(self).items() if v != defaults[k] and v is not None}
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -90,16 +90,17 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 class _DecodedSplit(Dataset):
     def __init__(self, split: Split, channels: int, size: int) -> None:
         self.split, self.channels, self.size = split, channels, size
+        self.labels = torch.from_numpy(split.labels)  # (N,) int64 classes or (N, K) float32 findings
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, index: int):
-        return image_tensor(self.split.image(index), self.channels, self.size), int(self.split.labels[index]), index
+        return image_tensor(self.split.image(index), self.channels, self.size), self.labels[index], index
 
 
 class Batches:
-    """Batches of (images (B, C, S, S), labels (B,), indices (B,)) from one split.
+    """Batches of (images (B, C, S, S), labels (B,) or (B, K) findings, indices (B,)) from one split.
 
     Args:
         split: The split.

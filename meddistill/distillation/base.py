@@ -27,9 +27,43 @@ def method_summary(name: str) -> str:
     return doc.strip().splitlines()[0]
 
 
+def methods_for(task: str) -> list[str]:
+    """The registered methods that work for ``task`` (``multi_label``: those whose ``multi_label`` is true)."""
+    return [name for name in available_methods() if task != "multi_label" or METHODS.entry(name).factory.multi_label]
+
+
 def create_method(name: str, **kwargs) -> "Distiller":
     """Build a registered distillation method (see each class for its arguments)."""
     return METHODS.create(name, **kwargs)
+
+
+def label_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss on the labels: cross-entropy for (B,) classes (``weights``: (K,) class weights), or for (B, K)
+    findings the binary cross-entropy of each finding averaged over the labels that count (NaN: ignored), with
+    ``weights`` as the (K,) positive weights."""
+    if labels.ndim == 1:
+        return F.cross_entropy(logits, labels, weight=weights)
+    known = ~torch.isnan(labels)
+    targets = torch.where(known, labels, torch.zeros_like(labels))
+    each = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weights, reduction="none")
+    return (each * known).sum() / known.sum().clamp(min=1)
+
+
+def bernoulli_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Distillation per finding: ``T^2`` times the KL divergence between the teacher's and the student's tempered
+    Bernoulli outputs, ``KL(Ber(sigmoid(t / T)) || Ber(sigmoid(s / T)))``, averaged over images and findings.
+
+    Args:
+        student_logits: (B, K) student outputs.
+        teacher_logits: (B, K) teacher outputs (no gradient needed).
+        temperature: T > 0.
+    """
+    t = float(temperature)
+    s, q = student_logits / t, teacher_logits.detach() / t
+    p = torch.sigmoid(q)
+    # KL = p (log p - log s') + (1 - p) (log(1 - p) - log(1 - s')), with log-sigmoids for stability
+    kl = p * (F.logsigmoid(q) - F.logsigmoid(s)) + (1 - p) * (F.logsigmoid(-q) - F.logsigmoid(-s))
+    return t * t * kl.mean()
 
 
 def kd_loss(
@@ -53,17 +87,19 @@ def kd_loss(
     Args:
         student_logits: (B, K) student outputs.
         teacher_logits: (B, K) teacher outputs (no gradient needed).
-        labels: (B,) integer classes.
+        labels: (B,) integer classes, or (B, K) findings (then the terms are ``label_loss`` and ``bernoulli_kd``).
         temperature: Softmax temperature T > 0.
         alpha: Weight of the soft term in [0, 1].
-        class_weights: Optional (K,) weights of the cross-entropy term.
+        class_weights: Optional (K,) weights of the cross-entropy term (findings: positive weights).
 
     Returns:
         Scalar loss.
     """
-    hard = F.cross_entropy(student_logits, labels, weight=class_weights)
+    hard = label_loss(student_logits, labels, class_weights)
     if alpha == 0:
         return hard
+    if labels.ndim == 2:
+        return alpha * bernoulli_kd(student_logits, teacher_logits, temperature) + (1 - alpha) * hard
     t = float(temperature)
     soft = F.kl_div(
         F.log_softmax(student_logits / t, dim=1),
@@ -87,6 +123,7 @@ class Distiller(nn.Module):
     """
 
     uses_features = False
+    multi_label = True  # works with several findings per image (sigmoid outputs); False: one class per image only
 
     def __init__(
         self,

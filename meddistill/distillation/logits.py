@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from meddistill.distillation.base import METHODS, Distiller
+from meddistill.distillation.base import METHODS, Distiller, label_loss
 
 
 @METHODS.register("kd")
@@ -15,7 +15,7 @@ class HintonKD(Distiller):
 
 def _blend(student_logits, labels, alpha: float, teacher_term: torch.Tensor, class_weights) -> torch.Tensor:
     """``(1 - alpha) * CE(s, y) + alpha * teacher_term``: every logit method weighs labels and teacher alike."""
-    hard = F.cross_entropy(student_logits, labels, weight=class_weights)
+    hard = label_loss(student_logits, labels, class_weights)
     return (1 - alpha) * hard + alpha * teacher_term
 
 
@@ -40,6 +40,8 @@ class DecoupledKD(Distiller):
 
     Args: see ``Distiller``; ``beta`` weighs NCKD (default 8).
     """
+
+    multi_label = False  # defined over a softmax: one class per image
 
     def forward(
         self, student_logits, teacher_logits, labels, student_features=None, teacher_features=None, class_weights=None
@@ -91,6 +93,8 @@ class DIST(Distiller):
     NeurIPS 2022 (the paper uses T = 1 and equal weights).
     """
 
+    multi_label = False  # defined over a softmax: one class per image
+
     def forward(
         self, student_logits, teacher_logits, labels, student_features=None, teacher_features=None, class_weights=None
     ) -> torch.Tensor:
@@ -120,6 +124,8 @@ class StandardisedKD(Distiller):
     Reference: S. Sun, W. Ren, J. Li, R. Wang, X. Cao, "Logit Standardization in Knowledge Distillation",
     CVPR 2024.
     """
+
+    multi_label = False  # defined over a softmax: one class per image
 
     def forward(
         self, student_logits, teacher_logits, labels, student_features=None, teacher_features=None, class_weights=None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from meddistill.evaluation.findings import paired_macro_auc
 from meddistill.evaluation.metrics import auc_score
 
 RESAMPLES = 2000
@@ -107,20 +108,26 @@ def direction(diff: dict) -> str:
 def sentence(diff: dict, a: str, b: str) -> str:
     """'the distilled student gained +3.1 ACC points over the scratch student (95% CI +0.8 to +5.4) ...' or
     'no significant difference between ... (ACC +0.6 points, 95% CI -1.8 to +3.0) ...'."""
-    low, high = (100 * x for x in diff["acc_ci"])
-    acc = f"{100 * diff['acc_diff']:+.1f} ACC points (95% CI {low:+.1f} to {high:+.1f})"
     auc = f"AUC {diff['auc_diff']:+.3f} (95% CI {diff['auc_ci'][0]:+.3f} to {diff['auc_ci'][1]:+.3f})"
+    if np.isnan(diff["acc_diff"]):  # several findings per image: the verdict is on the macro AUC alone
+        figures = f"macro {auc}, {diff.get('resampled', 'images')} resampled"
+    else:
+        low, high = (100 * x for x in diff["acc_ci"])
+        figures = f"{100 * diff['acc_diff']:+.1f} ACC points (95% CI {low:+.1f} to {high:+.1f}), {auc}"
     verb = direction(diff)
     if verb != NO_DIFFERENCE:
-        return f"The {a} {verb} against the {b}: {acc}, {auc}."
-    return f"No significant difference between the {a} and the {b} on {diff['n']} test images: {acc}, {auc}."
+        return f"The {a} {verb} against the {b}: {figures}."
+    return f"No significant difference between the {a} and the {b} on {diff['n']} test images: {figures}."
 
 
-def verdicts(labels: np.ndarray, probs: dict[str, np.ndarray], val: dict[str, dict], seed: int = 0) -> dict:
+def verdicts(
+    labels: np.ndarray, probs: dict[str, np.ndarray], val: dict[str, dict], seed: int = 0, groups: list | None = None
+) -> dict:
     """The report's verdicts: distilled against scratch student, and distilled student against teacher.
 
     Args:
-        labels: (N,) test labels.
+        labels: (N,) test labels, or (N, K) findings (the verdict is then on the macro AUC, whole patients
+            resampled together when ``groups`` gives their keys).
         probs: Test probabilities per role (``teacher``, ``student_scratch``, ``student_kd``).
         val: Per role, the best epoch's ``{"val_acc", "val_auc"}`` (empty for an imported model).
         seed: Seed of the resampling.
@@ -133,7 +140,10 @@ def verdicts(labels: np.ndarray, probs: dict[str, np.ndarray], val: dict[str, di
     for key, (a, b, name_a, name_b) in pairs.items():
         if a not in probs or b not in probs:
             continue
-        diff = paired_bootstrap(labels, probs[a], probs[b], seed=seed)
+        if labels.ndim == 2:
+            diff = paired_macro_auc(labels, probs[a], probs[b], groups, RESAMPLES, seed)
+        else:
+            diff = paired_bootstrap(labels, probs[a], probs[b], seed=seed)
         if val.get(a) and val.get(b):
             diff["val_acc_diff"] = val[a]["val_acc"] - val[b]["val_acc"]
             diff["val_auc_diff"] = val[a]["val_auc"] - val[b]["val_auc"]

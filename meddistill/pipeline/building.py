@@ -13,7 +13,6 @@ from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import build_model
 from meddistill.store.layout import CHECKPOINTS_DIR, TEACHER_LOGITS_FILE
 from meddistill.training import distributed as dist
-from meddistill.training.averaging import class_weights_for
 from meddistill.training.state import FitSettings
 from meddistill.training.teacher import teacher_logits
 
@@ -61,7 +60,7 @@ def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) ->
     """The ``FitSettings`` of one model of the run (``config``: a search candidate's settings instead)."""
     config = config or ctx.config
     train_labels = ctx.dataset.splits["train"].labels
-    weights = class_weights_for(train_labels, ctx.dataset.num_classes) if config.class_weighted else None
+    weights = ctx.task.class_weights(train_labels, ctx.dataset.num_classes) if config.class_weighted else None
     return FitSettings(
         epochs=config.epochs_for(role, len(train_labels), dist.world_size()),
         lr=config.lr,
@@ -74,6 +73,8 @@ def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) ->
         augment=config.augment if role == "teacher" else config.augment_students,
         class_weights=weights,
         loss=ctx.task.loss,
+        activation=ctx.task.activation,
+        scores=ctx.task.val_scores,
         ema_decay=config.ema_decay,
         checkpoint_dir=ctx.folder.file(CHECKPOINTS_DIR) if dist.is_main() else None,
         checkpoint_seconds=config.checkpoint_seconds,

@@ -14,7 +14,7 @@ from meddistill.data.tensors import Batches
 from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import ModelShape, TeacherSource
 from meddistill.store.layout import RunFolder
-from meddistill.tasks import DEFAULT_TASK, Task, task_for
+from meddistill.tasks import Task, task_for
 from meddistill.training import distributed as dist
 from meddistill.training.state import Progress
 
@@ -75,7 +75,7 @@ class RunContext:
             batches=batches,
             device=dist.device_for(pick_device(config.device)),
             folder=RunFolder(run_dir),
-            task=task_for(DEFAULT_TASK),
+            task=task_for(dataset.task),
             teacher=config.teacher_source(),
             threads=config.threads or dist.default_threads(),
             callback=callback,

@@ -75,7 +75,9 @@ declare(
     "teacher_train_on",
     False,
     "when the teacher is not better than the scratch student on val, train it on for as many epochs again at half "
-    "the learning rate, within the budget",
+    "the learning rate, within the budget (default: on in cpu and thorough)",
+    page="schedule",
+    label="Train the teacher on if it is not better than the scratch student",
 )
 declare(
     "budget",

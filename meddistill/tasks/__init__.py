@@ -3,7 +3,8 @@
 A task owns the output activation (logits -> probabilities), the training loss, the test metrics and the
 dataclass those metrics are read into in ``report.json`` (``ModelEntry.test``). The pipeline and the report ask the
 run's task instead of assuming one label per image, so a new task (several findings per image, 3D volumes) is one
-registration here. Registered tasks: ``single_label`` (one class per 2D image; softmax, cross-entropy).
+registration here. Registered tasks: ``single_label`` (one class per 2D image; softmax, cross-entropy) and
+``multi_label`` (any number of findings per image; sigmoid, binary cross-entropy per finding).
 
 Example:
     >>> task = task_for("single_label")
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from meddistill.evaluation.metrics import classification_metrics
+from meddistill.distillation.base import label_loss
+from meddistill.evaluation.findings import findings_metrics, macro_auc, thresholds_on
+from meddistill.evaluation.metrics import auc_score, classification_metrics
 from meddistill.registry import Registry
+from meddistill.training.averaging import class_weights_for
 
 TASKS = Registry("task")
 DEFAULT_TASK = "single_label"
@@ -46,22 +49,56 @@ class ClassificationMetrics:
     reliability: list[dict]
 
 
+@dataclass
+class FindingsMetrics:
+    """Test figures of a model with several findings per image (``meddistill.evaluation.findings``).
+
+    ``auc`` is the macro AUC over findings (the headline), ``acc`` the accuracy over every counted label (not the
+    headline: predicting every finding absent scores high), ``sensitivity`` / ``specificity`` per finding at the
+    threshold chosen on val, ``findings`` one row per finding (name, positives, prevalence, auc, ap, threshold,
+    sensitivity, specificity, f1, ece), ``roc`` per-finding curves and ``reliability`` the pooled calibration bins.
+    """
+
+    acc: float
+    balanced_acc: float
+    auc: float
+    micro_auc: float
+    map: float
+    f1: float
+    ece: float
+    sensitivity: list[float]
+    specificity: list[float]
+    findings: list[dict]
+    roc: list[dict]
+    reliability: list[dict]
+
+
 class Task:
-    """The base of a task; subclasses set ``metrics_type`` and implement the three methods."""
+    """The base of a task; subclasses set ``metrics_type`` and implement its methods."""
 
     name = ""
     metrics_type: type = ClassificationMetrics
+    headline = "AUC"  # what the val score and the verdicts rank by, as the pages name it
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, K) logits -> (N, K) probabilities."""
         raise NotImplementedError
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        """The label loss of a batch: (B, K) logits and (B,) labels -> scalar."""
+        """The label loss of a batch: (B, K) logits and (B,) or (B, K) labels -> scalar."""
+        return label_loss(logits.float(), labels, weights)
+
+    def class_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
+        """The (K,) weights of the label loss that balance the training labels."""
         raise NotImplementedError
 
-    def metrics(self, labels: np.ndarray, probs: np.ndarray):
-        """Test metrics from (N,) labels and (N, K) probabilities, as a ``metrics_type``."""
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
+        """(loss, accuracy, AUC) on a split, what the engine keeps the best epoch by."""
+        raise NotImplementedError
+
+    def metrics(self, labels: np.ndarray, probs: np.ndarray, names: list[str], val: tuple | None = None):
+        """Test metrics from the labels and (N, K) probabilities, as a ``metrics_type``; ``val`` is (labels, probs)
+        of the val split, where operating points are chosen."""
         raise NotImplementedError
 
 
@@ -76,11 +113,56 @@ class SingleLabel(Task):
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float(), dim=1)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), labels, weight=weights)
+    def class_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
+        return class_weights_for(labels, num_classes)
 
-    def metrics(self, labels: np.ndarray, probs: np.ndarray) -> ClassificationMetrics:
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
+        loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+        return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
+
+    def metrics(
+        self, labels: np.ndarray, probs: np.ndarray, names: list[str] | None = None, val: tuple | None = None
+    ) -> ClassificationMetrics:
         return ClassificationMetrics(**classification_metrics(labels, probs))
+
+
+@TASKS.register("multi_label", dims=2)
+class MultiLabel(Task):
+    """Any number of findings per 2D image: a sigmoid per finding, binary cross-entropy with per-finding positive
+    weights (NaN labels left out), macro AUC on val, and per-finding figures (``findings_metrics``) on test with
+    the operating threshold of each finding chosen on val."""
+
+    name = "multi_label"
+    metrics_type = FindingsMetrics
+    headline = "macro AUC"
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
+
+    def class_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
+        """Positive weights: negatives / positives of each finding among its counted train labels, capped at
+        ``MAX_POS_WEIGHT`` (a finding with 2 positives in 700 would otherwise weigh 350 times)."""
+        present = np.nansum(labels, axis=0)
+        counted = (~np.isnan(labels)).sum(0)
+        ratio = (counted - present) / np.maximum(present, 1)
+        return torch.tensor(np.clip(ratio, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
+
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
+        known = ~np.isnan(labels)
+        y, p = labels[known], np.clip(probs[known], 1e-7, 1 - 1e-7)
+        loss = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if len(y) else float("nan")
+        acc = float(((p >= 0.5) == (y == 1)).mean()) if len(y) else float("nan")
+        return loss, acc, macro_auc(labels, probs)
+
+    def metrics(
+        self, labels: np.ndarray, probs: np.ndarray, names: list[str] | None = None, val: tuple | None = None
+    ) -> FindingsMetrics:
+        names = names or [str(k) for k in range(labels.shape[1])]
+        thresholds = thresholds_on(*val) if val is not None else None
+        return FindingsMetrics(**findings_metrics(labels, probs, names, thresholds))
+
+
+MAX_POS_WEIGHT = 20.0
 
 
 def task_for(name: str) -> Task:
@@ -92,4 +174,14 @@ def available_tasks() -> list[str]:
     return TASKS.available()
 
 
-__all__ = ["DEFAULT_TASK", "TASKS", "ClassificationMetrics", "SingleLabel", "Task", "available_tasks", "task_for"]
+__all__ = [
+    "DEFAULT_TASK",
+    "TASKS",
+    "ClassificationMetrics",
+    "FindingsMetrics",
+    "MultiLabel",
+    "SingleLabel",
+    "Task",
+    "available_tasks",
+    "task_for",
+]

@@ -112,11 +112,17 @@ def fit(
     return run.result
 
 
-def _validate(model: nn.Module, val: Batches, device: torch.device) -> tuple[float, float, float, float]:
-    """(loss, accuracy, AUC, balanced accuracy) on a split; under torchrun each rank predicts a shard and all are
-    gathered."""
-    probs = gather_predictions(model, val, device)
+def _validate(
+    model: nn.Module, val: Batches, device: torch.device, settings: FitSettings | None = None
+) -> tuple[float, float, float, float]:
+    """(loss, accuracy, AUC, balanced accuracy) on a split (the task's ``settings.scores`` when given: macro AUC and
+    the mean balanced accuracy over findings for several findings per image); under torchrun each rank predicts a
+    shard and all are gathered."""
+    activation = settings.activation if settings is not None else None
+    probs = gather_predictions(model, val, device, activation)
     labels = val.split.labels
+    if settings is not None and settings.scores is not None:
+        return settings.scores(labels, probs)
     loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
     accuracy = float((probs.argmax(1) == labels).mean())
     return loss, accuracy, auc_score(labels, probs), balanced_accuracy(labels, probs)
@@ -267,7 +273,7 @@ class _Fit:
         if self.world > 1:  # batch-norm statistics: every rank evaluates (and rank 0 saves) rank 0's
             for buffer in self.evaluated.buffers():
                 torch.distributed.broadcast(buffer, src=0)
-        val_loss, val_acc, val_auc, val_balanced = _validate(self.evaluated, val, self.device)
+        val_loss, val_acc, val_auc, val_balanced = _validate(self.evaluated, val, self.device, self.settings)
         score = val_auc if not math.isnan(val_auc) else val_acc
         result = self.result
         self.best_acc = max(self.best_acc, val_balanced)

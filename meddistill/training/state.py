@@ -27,6 +27,8 @@ class FitSettings:
     augment: bool = False  # random affine and intensity jitter on the train batches
     class_weights: torch.Tensor | None = None  # optional (K,) class weights of the label loss
     loss: Callable[..., torch.Tensor] | None = None  # (logits, labels, weights) -> loss; None: cross-entropy
+    activation: Callable | None = None  # logits -> probabilities on val (the task's; None: softmax)
+    scores: Callable | None = None  # (labels, probs) -> (loss, acc, auc, balanced acc) on val (the task's)
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     checkpoint_dir: str | Path | None = None  # save state after epochs (see below) and resume from it
     checkpoint_seconds: float = 30.0  # save after the first epoch, then at most this often, and after the last one
