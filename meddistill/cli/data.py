@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from meddistill.data.loader import load_dataset
+from meddistill.data.multilabel import UNCERTAIN_POLICIES
 from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe
 
@@ -26,11 +27,32 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="drop val and test images that duplicate a training image (exactly or nearly)",
     )
+    labels = group.add_mutually_exclusive_group()
+    labels.add_argument(
+        "--multi-label",
+        dest="multi_label",
+        action="store_const",
+        const=True,
+        help="read a label column's joined values (Atelectasis|Effusion) as several findings per image",
+    )
+    labels.add_argument(
+        "--single-label",
+        dest="multi_label",
+        action="store_const",
+        const=False,
+        help="keep each label value as one class, even when it contains |, ; or ,",
+    )
+    group.add_argument(
+        "--uncertain",
+        choices=UNCERTAIN_POLICIES,
+        help="one column per finding (CheXpert): how -1 (uncertain) is read; default ignore (left out of the loss "
+        "and the metrics)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> DataOptions:
     """The options given on the command line (the rest keep their defaults)."""
-    return DataOptions(**{name: getattr(args, name) for name in DataOptions.names() if getattr(args, name)})
+    return DataOptions(**{name: getattr(args, name) for name in DataOptions.names() if getattr(args, name) is not None})
 
 
 def add_commands(commands) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from meddistill.data.dataset import ArraySplit, MedDataset, stratified_split
+from meddistill.data.multilabel import holdout_findings
 from meddistill.errors import DataError
 
 REQUIRED_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -54,10 +55,17 @@ def _labels(arrays: dict, key: str, count: int, name: str) -> np.ndarray:
     labels = arrays[key]
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
+    if labels.ndim == 2:  # N x K findings (ChestMNIST): zeros and ones only
+        values = np.unique(labels)
+        if len(labels) != count or not np.isin(values, (0, 1)).all():
+            raise DataError(
+                f"{name}: {key} has shape {labels.shape} with values {values[:5].tolist()}; an N x K label array must "
+                "hold one row of zeros and ones per image (1: the finding is present)."
+            )
+        return labels.astype(np.float32)
     if labels.ndim != 1:
         raise DataError(
-            f"{name}: {key} has shape {labels.shape}; MedDistill needs one class per image (multi-label sets such as "
-            "ChestMNIST are not supported)."
+            f"{name}: {key} has shape {labels.shape}; give (N,) class numbers or an (N, K) array of findings."
         )
     if not np.issubdtype(labels.dtype, np.integer):
         if (
@@ -109,6 +117,32 @@ def _read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
         ) from None
 
 
+def _names(splits: dict, path: Path) -> tuple[list[str], bool]:
+    """(class or finding names, whether the labels are N x K findings), checked against MedMNIST's information
+    when the file is one of its sets."""
+    name = path.name
+    info = _medmnist_info(path.stem)
+    widths = {data.labels.shape[1] for data in splits.values() if data.labels.ndim == 2}
+    if widths and (len(widths) > 1 or any(data.labels.ndim == 1 for data in splits.values())):
+        raise DataError(f"{name}: the splits' labels have different shapes; give every split the same N x K findings.")
+    multi = bool(widths)
+    observed = widths.pop() if multi else int(max(d.labels.max() for d in splits.values() if len(d))) + 1
+    if info is not None and multi != (info.get("task") == "multi-label, binary-class"):
+        raise DataError(f"{name}: its labels do not have {path.stem}'s shape; check that it is that MedMNIST set.")
+    if info is not None:
+        class_names = [info["label"][str(k)] for k in range(len(info["label"]))]
+        if multi and observed != len(class_names):
+            raise DataError(f"{name} has {observed} findings per image, but {path.stem} has {len(class_names)}.")
+        if observed > len(class_names):
+            raise DataError(
+                f"{name} has label {observed - 1}, but {path.stem} has only {len(class_names)} classes "
+                f"(0..{len(class_names) - 1}); check the labels."
+            )
+    else:
+        class_names = [f"{'finding' if multi else 'class'} {k}" for k in range(observed)]
+    return class_names, multi
+
+
 def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> MedDataset:
     """Load a MedMNIST-style ``.npz`` (any 2D MedMNIST set, grey or RGB).
 
@@ -140,23 +174,16 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
     shapes = {s: data.images.shape[1:] for s, data in splits.items()}
     if len(set(shapes.values())) > 1:
         raise DataError(f"{name}: the splits have different image shapes {shapes}; all images must share one shape.")
-    info = _medmnist_info(path.stem)
-    observed = int(max(data.labels.max() for data in splits.values() if len(data))) + 1
-    if info is not None:
-        class_names = [info["label"][str(k)] for k in range(len(info["label"]))]
-        if observed > len(class_names):
-            raise DataError(
-                f"{name} has label {observed - 1}, but {path.stem} has only {len(class_names)} classes "
-                f"(0..{len(class_names) - 1}); check the labels."
-            )
-    else:
-        class_names = [f"class {k}" for k in range(observed)]
+    class_names, multi = _names(splits, path)
     if len(class_names) < 2:
         raise DataError(f"{name} has only one class; a classifier needs at least two.")
 
     origin = "file"
     if "val" not in splits:
-        train_idx, val_idx = stratified_split(splits["train"].labels, (val_fraction,), seed)
+        if multi:
+            train_idx, val_idx = holdout_findings(splits["train"].labels, val_fraction, seed, None)
+        else:
+            train_idx, val_idx = stratified_split(splits["train"].labels, (val_fraction,), seed)
         splits["val"] = splits["train"].subset(val_idx)
         splits["train"] = splits["train"].subset(train_idx)
         origin = f"val carved from train (seed {seed})"
@@ -167,5 +194,11 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
         class_names=class_names,
         channels=3 if first.ndim == 4 else 1,
         image_size=int(first.shape[1]),
-        provenance={"kind": "npz", "source": str(path.resolve()), "md5": file_md5(path), "splits": origin},
+        provenance={
+            "kind": "npz",
+            "source": str(path.resolve()),
+            "md5": file_md5(path),
+            "splits": origin,
+            **({"findings": {"rule": "N x K label arrays in the .npz"}} if multi else {}),
+        },
     )

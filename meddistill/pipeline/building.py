@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from meddistill.distillation.base import METHODS, Distiller, create_method
+from meddistill.distillation.base import METHODS, Distiller, create_method, methods_for
+from meddistill.errors import MedDistillError
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
 from meddistill.models.registry import target_module
 from meddistill.pipeline.context import RunContext
-from meddistill.settings.config import RunConfig
+from meddistill.settings.config import AUTO_METHOD, RunConfig
 from meddistill.settings.sources import build_model
 from meddistill.store.layout import CHECKPOINTS_DIR, TEACHER_LOGITS_FILE
 from meddistill.training import distributed as dist
@@ -54,6 +55,20 @@ def build_method(
         feature_weight=config.feature_weight,
         **extra,
     )
+
+
+def check_method(config: RunConfig, task: str) -> None:
+    """Refuse a distillation method that does not work for the data's task, naming those that do.
+
+    Raises:
+        MedDistillError: e.g. ``dkd`` (defined over a softmax) for several findings per image.
+    """
+    usable = methods_for(task)
+    if config.method != AUTO_METHOD and config.method not in usable:
+        raise MedDistillError(
+            f"--method {config.method} needs one class per image, and this dataset has several findings per image; "
+            f"use one of: {', '.join(usable)}, or auto."
+        )
 
 
 def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) -> FitSettings:

@@ -22,13 +22,12 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.summary import leakage_checks
 from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
-from meddistill.evaluation.metrics import agreement
 from meddistill.evaluation.significance import verdicts
 from meddistill.io.atomic import atomic_write, atomic_write_json
 from meddistill.io.weights import save_weights
 from meddistill.models.external import teacher_file_kind
 from meddistill.models.factory import model_info
-from meddistill.pipeline.building import build, build_method, cached_teacher_logits, fit_settings
+from meddistill.pipeline.building import build, build_method, cached_teacher_logits, check_method, fit_settings
 from meddistill.pipeline.context import RunContext
 from meddistill.pipeline.deployment import deployed_latency
 from meddistill.pipeline.guards import headline_student, teacher_check
@@ -132,7 +131,11 @@ def _record_normalisation(ctx: RunContext, models: dict) -> RunConfig:
 def _model_entry(
     ctx: RunContext, model: torch.nn.Module, result: FitResult | None, probs: np.ndarray, deployed: dict
 ) -> ModelEntry:
-    """One model's entry in the report."""
+    """One model's entry in the report (its operating points, for several findings, chosen on val)."""
+    val = (
+        ctx.dataset.splits["val"].labels,
+        dist.gather_predictions(model, ctx.batches["val"], ctx.device, ctx.task.activation),
+    )
     channels, size = ctx.dataset.channels, ctx.size
     info = model_info(model, channels, size)
     latency, throughput = measure_latency(model, channels, size, ctx.device, runs=ctx.config.latency_runs)
@@ -147,7 +150,7 @@ def _model_entry(
         epochs_run=len(result.history) if result else 0,
         best_epoch=result.best_epoch if result else 0,
         **deployed,
-        test=ctx.task.metrics(ctx.dataset.splits["test"].labels, probs),
+        test=ctx.task.metrics(ctx.dataset.splits["test"].labels, probs, ctx.dataset.class_names, val),
     )
 
 
@@ -177,6 +180,7 @@ def execute(
     if config.world_size != dist.world_size():
         config = config.replace(world_size=dist.world_size())
     dataset = dataset or config.load_data()
+    check_method(config, dataset.task)
     config = budgeted(config.for_data(dataset.image_size), dataset)
     keeper = _history_keeper(run_dir, callback)
     ctx = RunContext.open(config, run_dir, callback=keeper, should_stop=should_stop, dataset=dataset)
@@ -234,10 +238,10 @@ def execute(
     report.headline, report.headline_reason = headline_student(val)
     if folder.file(SEARCH_FILE).is_file():
         report.search = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))
-    found = verdicts(labels, probs, val, seed=config.seed)
+    found = verdicts(labels, probs, val, seed=config.seed, groups=ctx.dataset.splits["test"].groups)
     report.verdict = {key: Verdict.from_dict(v) for key, v in found.items()}
     if "teacher" in probs:
-        report.agreement = {role: agreement(probs["teacher"], probs[role]) for role in roles if role != "teacher"}
+        report.agreement = {r: ctx.task.agreement(probs["teacher"], probs[r]) for r in roles if r != "teacher"}
     report.seconds = time.time() - started
     arrays = {predictions_key(role): probs[role] for role in roles}
     atomic_write(folder.file(PREDICTIONS_FILE), lambda tmp: np.savez(open(tmp, "wb"), labels=labels, **arrays))

@@ -16,6 +16,7 @@ import time
 
 import torch
 
+from meddistill.distillation.base import methods_for
 from meddistill.io.atomic import atomic_write_json
 from meddistill.pipeline.building import build_method, cached_teacher_logits, fit_settings
 from meddistill.pipeline.context import RunContext
@@ -53,7 +54,8 @@ def search(ctx: RunContext, teacher: torch.nn.Module, budget: int = BUDGET) -> t
     config = ctx.config
     logits = None if config.augment_students else cached_teacher_logits(ctx, teacher)
     started, best, candidates = time.perf_counter(), None, []
-    for method, temperature, alpha, beta in GRID[:budget]:
+    usable = methods_for(ctx.task.name)
+    for method, temperature, alpha, beta in [c for c in GRID if c[0] in usable][:budget]:
         trial = config.replace(method=method, kd_temperature=temperature, kd_alpha=alpha, kd_beta=beta)
         model = build_model(trial, "student_kd", ctx.shape)
         settings = dataclasses.replace(fit_settings(ctx, "student_kd", trial), checkpoint_dir=None)

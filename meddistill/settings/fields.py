@@ -16,6 +16,15 @@ declare(
     "group_pattern", None, "regular expression whose first group is the patient key", kind=str, optional=True, cli=False
 )
 declare("drop_duplicates", False, "drop val and test images that copy a training image", cli=False)
+declare(
+    "multi_label",
+    None,
+    "read joined label values as several findings per image (True), as one class each (False), or recognise it",
+    kind=bool,
+    optional=True,
+    cli=False,
+)
+declare("uncertain", "ignore", "how a per-finding column's -1 is read: ignore, positive, negative", cli=False)
 declare("teacher", "resnet18", "teacher architecture: one of MedDistill's models or any timm name (timm/NAME)")
 declare("student", "tiny_cnn", "student architecture, likewise")
 declare("method", "kd", "distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)")

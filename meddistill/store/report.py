@@ -128,6 +128,7 @@ class Verdict:
     val_auc_diff: float | None = None
     direction: str = ""
     sentence: str = ""
+    resampled: str = "images"  # what the bootstrap draws: images, or whole patients (several findings per image)
 
     @classmethod
     def from_dict(cls, values: dict) -> Verdict:

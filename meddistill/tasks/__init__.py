@@ -21,7 +21,7 @@ import torch
 
 from meddistill.distillation.base import label_loss
 from meddistill.evaluation.findings import findings_metrics, macro_auc, thresholds_on
-from meddistill.evaluation.metrics import auc_score, classification_metrics
+from meddistill.evaluation.metrics import agreement, auc_score, classification_metrics
 from meddistill.registry import Registry
 from meddistill.training.averaging import class_weights_for
 
@@ -96,6 +96,10 @@ class Task:
         """(loss, accuracy, AUC) on a split, what the engine keeps the best epoch by."""
         raise NotImplementedError
 
+    def agreement(self, probs_a: np.ndarray, probs_b: np.ndarray) -> float:
+        """How often two models give the same answer: the same class, or the same call on each finding at 0.5."""
+        return agreement(probs_a, probs_b)
+
     def metrics(self, labels: np.ndarray, probs: np.ndarray, names: list[str], val: tuple | None = None):
         """Test metrics from the labels and (N, K) probabilities, as a ``metrics_type``; ``val`` is (labels, probs)
         of the val split, where operating points are chosen."""
@@ -146,6 +150,9 @@ class MultiLabel(Task):
         counted = (~np.isnan(labels)).sum(0)
         ratio = (counted - present) / np.maximum(present, 1)
         return torch.tensor(np.clip(ratio, 1.0, MAX_POS_WEIGHT), dtype=torch.float32)
+
+    def agreement(self, probs_a: np.ndarray, probs_b: np.ndarray) -> float:
+        return float(((probs_a >= 0.5) == (probs_b >= 0.5)).mean())
 
     def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
         known = ~np.isnan(labels)
