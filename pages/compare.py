@@ -9,6 +9,7 @@ from meddistill.evaluation.export import available_formats
 from meddistill.reports.card import model_card
 from meddistill.reports.export import export_run
 from meddistill.reports.tables import (
+    findings_rows,
     guard_lines,
     headline,
     model_rows,
@@ -20,7 +21,7 @@ from meddistill.reports.tables import (
 )
 from meddistill.store.index import RunStatus
 from meddistill.store.layout import LABELS
-from meddistill.views.figures import confusion_figure, reliability_figure, roc_figure
+from meddistill.views.figures import confusion_figure, findings_figure, reliability_figure, roc_figure
 from pages.common.ui import guarded, manager, md, page, pick_run
 
 page(
@@ -59,13 +60,23 @@ if search_summary(report):
 st.dataframe(model_rows(report), hide_index=True, width="stretch")
 if report.agreement:
     shares = " · ".join(f"{LABELS[k]} {v:.1%}" for k, v in report.agreement.items())
-    st.markdown(f"**Agreement with the teacher** (same predicted class): {shares}")
+    st.markdown(f"**Agreement with the teacher** (the same answer; per finding at 0.5 for findings): {shares}")
 
-st.subheader("Confusion matrices")
-matrix_cols = st.columns(len(report.models))
-for column, (role, model) in zip(matrix_cols, report.models.items()):
-    figure = confusion_figure(model.test.confusion_matrix, data["classes"], LABELS.get(role, role))
-    column.plotly_chart(figure, width="stretch", key=f"cm_{role}")
+per_finding = findings_rows(report)
+if per_finding:
+    st.subheader("Per finding")
+    st.caption(
+        "AUC and average precision on test; sensitivity and specificity at each finding's threshold chosen on val. "
+        "A finding with no positive test image has no AUC."
+    )
+    st.dataframe(per_finding, hide_index=True, width="stretch", key="findings_table")
+    st.plotly_chart(findings_figure(report), width="stretch", key="findings_chart")
+else:
+    st.subheader("Confusion matrices")
+    matrix_cols = st.columns(len(report.models))
+    for column, (role, model) in zip(matrix_cols, report.models.items()):
+        figure = confusion_figure(model.test.confusion_matrix, data["classes"], LABELS.get(role, role))
+        column.plotly_chart(figure, width="stretch", key=f"cm_{role}")
 curve_cols = st.columns(2)
 curve_cols[0].plotly_chart(roc_figure(report), width="stretch")
 curve_cols[1].plotly_chart(reliability_figure(report), width="stretch")

@@ -10,7 +10,7 @@ from pathlib import Path
 from meddistill.errors import MedDistillError
 from meddistill.io.atomic import atomic_write
 from meddistill.reports.card import model_card
-from meddistill.reports.tables import comparison_table, summary_lines
+from meddistill.reports.tables import comparison_table, findings_table, summary_lines
 from meddistill.store.index import RunStore, open_run
 
 
@@ -60,6 +60,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"test set of {data['sizes']['test']} images at {data['train_image_size']} px"
     )
     print(comparison_table(report))
+    if findings_table(report):
+        print(findings_table(report))
     for line in summary_lines(report):
         print(line)
     if report.agreement:

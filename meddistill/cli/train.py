@@ -20,7 +20,7 @@ from meddistill.pipeline.lifecycle import run_recorded
 from meddistill.pipeline.plan import describe_plan, plan_run
 from meddistill.pipeline.runner import budgeted, execute
 from meddistill.pipeline.train_on import plan_line
-from meddistill.reports.tables import comparison_table, summary_lines
+from meddistill.reports.tables import comparison_table, findings_table, summary_lines
 from meddistill.services.teachers import check_teacher
 from meddistill.settings.config import PRESETS, RunConfig
 from meddistill.settings.declarations import SETTINGS, add_setting_options
@@ -128,6 +128,8 @@ def train(store: RunStore | None, run: str, is_main: bool = True, dataset: MedDa
     if is_main and report is not None:
         record = store.get(run)
         print(comparison_table(report))
+        if findings_table(report):
+            print(findings_table(report))
         for line in summary_lines(report):
             print(line)
         print(f"\nRun {record.id} written to {record.path}")

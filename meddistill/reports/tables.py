@@ -10,14 +10,11 @@ from meddistill.evaluation.significance import GAINED, LOST
 from meddistill.settings.sources import describe_source
 from meddistill.store.layout import LABELS
 from meddistill.store.report import DEPLOYED_FORMATS, Report
+from meddistill.tasks import task_for
 
 
 def _pct(value: float) -> str:
     return "–" if value != value else f"{value:.1%}"
-
-
-def _per_class(values: list[float], classes: list[str]) -> str:
-    return ", ".join(f"{c}: {_pct(v)}" for c, v in zip(classes, values))
 
 
 def model_rows(report: Report) -> list[dict]:
@@ -28,20 +25,14 @@ def model_rows(report: Report) -> list[dict]:
     """
     classes = report.dataset["classes"]
     teacher = report.models.get("teacher")
+    task = task_for(report.task)
     rows = []
     for role, m in report.models.items():
-        test = m.test
         rows.append(
             {
                 "model": LABELS.get(role, role),
                 "architecture": m.arch,
-                "ACC": _pct(test.acc),
-                "balanced ACC": _pct(test.balanced_acc),
-                "AUC": f"{test.auc:.3f}",
-                "sensitivity": _per_class(test.sensitivity, classes),
-                "specificity": _per_class(test.specificity, classes),
-                "F1": f"{test.f1:.3f}",
-                "ECE": f"{test.ece:.3f}",
+                **task.columns(m.test, classes),
                 "parameters": f"{m.params:,}",
                 "size": f"{m.size_mb:.2f} MB",
                 "MFLOPs/image": f"{m.flops / 1e6:,.1f}",
@@ -57,6 +48,40 @@ def model_rows(report: Report) -> list[dict]:
             }
         )
     return rows
+
+
+def findings_rows(report: Report) -> list[dict]:
+    """One row per finding (several findings per image): its test prevalence and each model's AUC, average
+    precision and sensitivity / specificity at the threshold chosen on val; empty for one class per image."""
+    entries = {role: m.test for role, m in report.models.items() if hasattr(m.test, "findings")}
+    if not entries:
+        return []
+    first = next(iter(entries.values()))
+    rows = []
+    for k, finding in enumerate(first.findings):
+        row = {"finding": finding["name"], "test positives": finding["positives"]}
+        row["prevalence"] = _pct(finding["prevalence"])
+        for role, test in entries.items():
+            f, name = test.findings[k], LABELS.get(role, role)
+            row[f"{name} AUC"] = "–" if f["auc"] != f["auc"] else f"{f['auc']:.3f}"
+            row[f"{name} AP"] = "–" if f["ap"] != f["ap"] else f"{f['ap']:.3f}"
+            row[f"{name} sens / spec"] = f"{_pct(f['sensitivity'])} / {_pct(f['specificity'])}"
+        rows.append(row)
+    return rows
+
+
+def findings_table(report: Report) -> str:
+    """A plain-text per-finding table (test AUC of each model, prevalence); empty for one class per image."""
+    rows = findings_rows(report)
+    if not rows:
+        return ""
+    roles = [role for role, m in report.models.items() if hasattr(m.test, "findings")]
+    head = f"{'finding':<20}{'pos':>5}{'prev':>7}" + "".join(f"{r[:15] + ' AUC':>20}" for r in roles)
+    lines = [head]
+    for row in rows:
+        aucs = "".join(f"{row[LABELS.get(r, r) + ' AUC']:>20}" for r in roles)
+        lines.append(f"{row['finding'][:19]:<20}{row['test positives']:>5}{row['prevalence']:>7}{aucs}")
+    return "\n".join(lines)
 
 
 def distillation_gain(report: Report) -> dict[str, float]:
@@ -89,13 +114,19 @@ def headline(report: Report) -> list[tuple[str, str, str | None]]:
     role = report.headline if report.headline in report.models else "student_kd"
     teacher, student = report.models["teacher"], report.models[role]
     which = "distilled" if role == "student_kd" else "scratch, best on val"
+    task = task_for(report.task)
+    key, name = task.card
+    delta = getattr(student.test, key) - getattr(teacher.test, key)
     cards = [
-        ("Teacher ACC", _pct(teacher.test.acc), None),
-        (f"Student ACC ({which})", _pct(student.test.acc), f"{student.test.acc - teacher.test.acc:+.1%} vs teacher"),
+        (f"Teacher {name}", task.figure(teacher.test), None),
+        (f"Student {name} ({which})", task.figure(student.test), f"{delta:+.1%}" if key == "acc" else f"{delta:+.3f}"),
     ]
+    cards[1] = (*cards[1][:2], f"{cards[1][2]} vs teacher")
     gain = distillation_gain(report)
-    if gain:
+    if gain and key == "acc":
         cards.append(("Distillation gain", f"{gain['acc']:+.1%} ACC", f"{gain['auc']:+.3f} AUC vs scratch"))
+    elif gain:
+        cards.append(("Distillation gain", f"{gain['auc']:+.3f} {name}", "vs the scratch student"))
     deployed = deployed_speed_up(report, role)
     eager = teacher.latency_ms_b1 / student.latency_ms_b1
     if deployed:
@@ -124,6 +155,7 @@ def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
     rows = []
     for record, report in records_and_reports:
         models = report.models
+        accuracy = task_for(report.task).card[0] == "acc"  # shown only where accuracy is the lead figure
         teacher, kd = models["teacher"], models["student_kd"]
         scratch = models.get("student_scratch")
         rows.append(
@@ -135,9 +167,9 @@ def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
                 "method": report.config["method"],
                 "T": report.config["kd_temperature"],
                 "alpha": report.config["kd_alpha"],
-                "teacher ACC": _pct(teacher.test.acc),
-                "student ACC": _pct(kd.test.acc),
-                "scratch ACC": _pct(scratch.test.acc) if scratch else "–",
+                "teacher ACC": _pct(teacher.test.acc) if accuracy else "–",
+                "student ACC": _pct(kd.test.acc) if accuracy else "–",
+                "scratch ACC": _pct(scratch.test.acc) if scratch and accuracy else "–",
                 "teacher AUC": f"{teacher.test.auc:.3f}",
                 "student AUC": f"{kd.test.auc:.3f}",
                 "speed-up (eager)": f"{teacher.latency_ms_b1 / kd.latency_ms_b1:.1f}x",
@@ -217,7 +249,9 @@ def comparison_table(report: Report) -> str:
     deployed (ONNX Runtime, fp32 or int8)."""
     teacher = report.models.get("teacher")
     base = teacher.latency_ms_b1 if teacher else None
-    head = f"{'model':<17}{'arch':<20}{'ACC':>7}{'AUC':>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"
+    task = task_for(report.task)
+    acc, auc = task.short
+    head = f"{'model':<17}{'arch':<20}{acc:>7}{auc:>7}{'params':>12}{'MB':>8}{'ms/img':>9}{'speed-up':>10}"
     lines = [head + f"{'ORT ms/img':>12}"]
     for role, m in report.models.items():
         speed = f"{base / m.latency_ms_b1:.1f}x" if base else "-"
@@ -227,4 +261,6 @@ def comparison_table(report: Report) -> str:
             f"{role:<17}{m.arch:<20}{m.test.acc:>7.3f}{m.test.auc:>7.3f}{m.params:>12,}"
             f"{m.size_mb:>8.2f}{m.latency_ms_b1:>9.2f}{speed:>10}{ort:>12}"
         )
+    if task.note:
+        lines.append(task.note)
     return "\n".join(lines)

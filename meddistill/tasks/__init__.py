@@ -79,6 +79,14 @@ class Task:
     name = ""
     metrics_type: type = ClassificationMetrics
     headline = "AUC"  # what the val score and the verdicts rank by, as the pages name it
+    card = ("acc", "ACC")  # (metrics field, name): the figure the summary cards and short tables lead with
+    short = ("ACC", "AUC")  # the plain-text table's names of ``acc`` and ``auc``
+    note: str | None = None  # a line under the plain-text table, when its figures need one
+
+    def figure(self, test) -> str:
+        """The lead figure of one model's test metrics, formatted (``card``)."""
+        value = getattr(test, self.card[0])
+        return _pct(value) if self.card[0] == "acc" else f"{value:.3f}"
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, K) logits -> (N, K) probabilities."""
@@ -99,6 +107,10 @@ class Task:
     def agreement(self, probs_a: np.ndarray, probs_b: np.ndarray) -> float:
         """How often two models give the same answer: the same class, or the same call on each finding at 0.5."""
         return agreement(probs_a, probs_b)
+
+    def columns(self, test, classes: list[str]) -> dict[str, str]:
+        """The test figures of one model as the comparison tables show them (column name -> formatted value)."""
+        raise NotImplementedError
 
     def metrics(self, labels: np.ndarray, probs: np.ndarray, names: list[str], val: tuple | None = None):
         """Test metrics from the labels and (N, K) probabilities, as a ``metrics_type``; ``val`` is (labels, probs)
@@ -129,6 +141,17 @@ class SingleLabel(Task):
     ) -> ClassificationMetrics:
         return ClassificationMetrics(**classification_metrics(labels, probs))
 
+    def columns(self, test: ClassificationMetrics, classes: list[str]) -> dict[str, str]:
+        return {
+            "ACC": _pct(test.acc),
+            "balanced ACC": _pct(test.balanced_acc),
+            "AUC": f"{test.auc:.3f}",
+            "sensitivity": _per_class(test.sensitivity, classes),
+            "specificity": _per_class(test.specificity, classes),
+            "F1": f"{test.f1:.3f}",
+            "ECE": f"{test.ece:.3f}",
+        }
+
 
 @TASKS.register("multi_label", dims=2)
 class MultiLabel(Task):
@@ -139,6 +162,9 @@ class MultiLabel(Task):
     name = "multi_label"
     metrics_type = FindingsMetrics
     headline = "macro AUC"
+    card = ("auc", "macro AUC")
+    short = ("lblACC", "mAUC")
+    note = "mAUC: macro AUC over findings (the headline); lblACC: accuracy over every label, not the headline."
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
@@ -168,8 +194,31 @@ class MultiLabel(Task):
         thresholds = thresholds_on(*val) if val is not None else None
         return FindingsMetrics(**findings_metrics(labels, probs, names, thresholds))
 
+    def columns(self, test: FindingsMetrics, classes: list[str]) -> dict[str, str]:
+        return {
+            "macro AUC": f"{test.auc:.3f}",
+            "micro AUC": f"{test.micro_auc:.3f}",
+            "mAP": f"{test.map:.3f}",
+            "balanced ACC (mean per finding)": _pct(test.balanced_acc),
+            "macro F1": f"{test.f1:.3f}",
+            "ECE (mean per finding)": f"{test.ece:.3f}",
+            LABEL_ACC: _pct(test.acc),
+        }
+
+
+# Accuracy over every label, named so that no one reads it as the headline.
+LABEL_ACC = "label ACC (not the headline: all-absent scores high)"
+
 
 MAX_POS_WEIGHT = 20.0
+
+
+def _pct(value: float) -> str:
+    return "–" if value != value else f"{value:.1%}"
+
+
+def _per_class(values: list[float], classes: list[str]) -> str:
+    return ", ".join(f"{c}: {_pct(v)}" for c, v in zip(classes, values))
 
 
 def task_for(name: str) -> Task:

@@ -173,3 +173,26 @@ def faithfulness_figure(results: dict) -> go.Figure:
     figure.update_xaxes(title_text="fraction of blocks moved", tickformat=".0%")
     figure.update_yaxes(title_text="probability of the explained class", range=[0, 1.02])
     return _layout(figure, 380)
+
+
+def findings_figure(report: Report) -> go.Figure:
+    """Test AUC per finding of each model (several findings per image), findings sorted by test prevalence."""
+    entries = {role: m.test for role, m in report.models.items() if hasattr(m.test, "findings")}
+    first = next(iter(entries.values()))
+    order = sorted(range(len(first.findings)), key=lambda k: -first.findings[k]["prevalence"])
+    names = [f"{first.findings[k]['name']} ({first.findings[k]['positives']})" for k in order]
+    figure = go.Figure()
+    for role, test in entries.items():
+        figure.add_bar(
+            y=names, x=[test.findings[k]["auc"] for k in order], name=LABELS.get(role, role), orientation="h"
+        )
+    figure.add_vline(x=0.5, line=dict(color="#bbb", dash="dash"))
+    figure.update_layout(
+        title="Test AUC per finding (test positives in brackets)",
+        barmode="group",
+        xaxis=dict(range=[0, 1], title="AUC"),
+        yaxis=dict(autorange="reversed"),
+        height=120 + 40 * len(names),
+        margin=dict(l=10, r=10, t=50, b=10),
+    )
+    return figure
