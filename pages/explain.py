@@ -7,6 +7,7 @@ from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.explain import OPAQUE_NOTE, available_explainers, explainer_label, overlay
 from meddistill.services.scans import scan_from_upload
 from meddistill.store.layout import LABELS
+from meddistill.tasks import DEFAULT_TASK, task_for
 from meddistill.views.cases import (
     FILTER_LABELS,
     FILTERS,
@@ -37,6 +38,10 @@ with guarded("Could not open this run"):
     teacher, student = run_models(str(record.path))
     summary = record.folder.summary()
     classes = summary["classes"]
+    task = task_for(summary.get("task", DEFAULT_TASK))
+    finding = None
+    if task.findings:  # several findings per image: the maps explain the one picked, the cases can be filtered by it
+        finding = st.selectbox("Finding", classes, key="finding")
     top = st.columns([1, 2])
     source = top[0].radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
     image, title, truth = None, "", None
@@ -45,7 +50,9 @@ with guarded("Could not open this run"):
         test = dataset.splits["test"]
         rows = case_table(record.path, classes, [test.name(i) for i in range(len(test))])
         which = top[1].radio("Show", FILTERS, horizontal=True, format_func=FILTER_LABELS.get)
-        rows = filter_cases(rows, which)
+        rows = filter_cases(
+            rows, which, finding if task.findings and st.toggle("Only cases with this finding") else None
+        )
         if not rows:
             st.info("No test scan matches this filter.")
             st.stop()
@@ -82,12 +89,22 @@ with guarded("Could not open this run"):
     method = controls[0].selectbox("Method", methods, format_func=explainer_label)
     opacity = controls[1].slider("Overlay opacity", 0.0, 1.0, 0.45, 0.05)
     with st.spinner("Computing the maps..."):
-        result = explain_case(teacher, student, image, summary["channels"], summary["train_image_size"], method)
+        target = classes.index(finding) if finding is not None else None
+        result = explain_case(
+            teacher,
+            student,
+            image,
+            summary["channels"],
+            summary["train_image_size"],
+            method,
+            target=target,
+            activation=task.activation,
+        )
 
     st.markdown(
         f"**{md(title)}**"
-        + (f" · true class: **{md(truth)}**" if truth else "")
-        + f" · maps explain the class **{md(classes[result['target']])}**"
+        + (f" · true {'findings' if task.findings else 'class'}: **{md(truth)}**" if truth else "")
+        + f" · maps explain the {'finding' if task.findings else 'class'} **{md(classes[result['target']])}**"
     )
     cols = st.columns(3)
     stored = f"{image.shape[1]}x{image.shape[0]} px"
@@ -100,11 +117,10 @@ with guarded("Could not open this run"):
     )
     for column, role, label in ((cols[1], "teacher", LABELS["teacher"]), (cols[2], "student", LABELS["student_kd"])):
         explanation = result[role]
-        column.image(
-            overlay(image, explanation.saliency, opacity),
-            caption=f"{label}: {classes[explanation.predicted]} ({max(explanation.probabilities):.1%})",
-            width="stretch",
-        )
+        said = f"{classes[explanation.predicted]} ({max(explanation.probabilities):.1%})"
+        if task.findings:
+            said = f"{classes[result['target']]} {explanation.probabilities[result['target']]:.1%}"
+        column.image(overlay(image, explanation.saliency, opacity), caption=f"{label}: {said}", width="stretch")
         column.caption(" · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, explanation.probabilities)))
     agreement = result["agreement"]
     a, b = st.columns(2)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from meddistill.store.layout import LABELS
 from meddistill.store.reviews import VERDICTS, ReviewStore
+from meddistill.tasks import DEFAULT_TASK, task_for
 from meddistill.views.cases import FILTER_LABELS, FILTERS, case_label, case_table, filter_cases
 from meddistill.views.review import SHORTCUTS, review_images
 from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
@@ -23,27 +24,39 @@ if record is None:
 with guarded("Could not open this run"):
     reviews = ReviewStore()
     summary = record.report().dataset
+    task = task_for(summary.get("task", DEFAULT_TASK))
     test = dataset_for(str(record.path)).splits["test"]
     cases = case_table(record.path, summary["classes"], [test.name(i) for i in range(len(test))])
     latest = reviews.latest(record.id)
     left, right = st.columns([2, 1])
     which = left.radio("Show", FILTERS, horizontal=True, format_func=FILTER_LABELS.get)
     order = right.selectbox("Sort by", ["case", "student confidence", "teacher confidence"])
-    shown = sorted(filter_cases(cases, which), key=lambda r: r[order])
+    finding = None
+    if task.findings:  # several findings per image: review one finding's maps, optionally only its cases
+        finding = st.selectbox("Finding", ["any finding", *summary["classes"]], key="review_finding")
+        finding = None if finding == "any finding" else finding
+    shown = sorted(filter_cases(cases, which, finding), key=lambda r: r[order])
     st.caption(f"{len(shown)} of {len(cases)} cases · {len(latest)} reviewed")
     if not shown:
         st.info("No case matches this filter.")
         st.stop()
 
-    key = f"review_pos_{record.id}_{which}_{order}"
+    key = f"review_pos_{record.id}_{which}_{order}_{finding}"
     position = min(st.session_state.get(key, 0), len(shown) - 1)
     case = st.selectbox("Case to review", shown, index=position, format_func=case_label, key=f"pick_{key}_{position}")
     position = shown.index(case)
     st.session_state[key] = position
     teacher, student = run_models(str(record.path))
     with st.spinner("Computing both models' maps..."):
+        target = summary["classes"].index(finding) if finding else None
         pictures = review_images(
-            teacher, student, test.image(case["case"]), summary["channels"], summary["train_image_size"]
+            teacher,
+            student,
+            test.image(case["case"]),
+            summary["channels"],
+            summary["train_image_size"],
+            target=target,
+            activation=task.activation,
         )
     height, width = pictures["scan"].shape[:2]
     st.markdown(

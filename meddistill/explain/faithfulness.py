@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -54,7 +55,13 @@ def block_order(saliency_map: np.ndarray, grid: int) -> np.ndarray:
 
 
 def curves(
-    model: nn.Module, image: torch.Tensor, order: np.ndarray, grid: int, target: int, steps: int = STEPS
+    model: nn.Module,
+    image: torch.Tensor,
+    order: np.ndarray,
+    grid: int,
+    target: int,
+    steps: int = STEPS,
+    activation: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deletion and insertion probabilities of ``target`` for one block order, in one batch.
 
@@ -78,18 +85,20 @@ def curves(
     blurred = blurred_copy(image)
     deletion = torch.where(moved, blurred[None], image[None])
     insertion = torch.where(moved, image[None], blurred[None])
-    probs = probabilities(model, torch.cat([deletion, insertion]))[:, target]
+    probs = probabilities(model, torch.cat([deletion, insertion]), activation)[:, target]
     return counts / (grid * grid), probs[: steps + 1], probs[steps + 1 :]
 
 
-def probabilities(model: nn.Module, batch: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities (B, K) float64 of a batch (B, C, S, S), in eval mode (the model's modes restored)."""
+def probabilities(model: nn.Module, batch: torch.Tensor, activation: Callable | None = None) -> np.ndarray:
+    """Probabilities (B, K) float64 of a batch (B, C, S, S) by ``activation`` (default softmax; a sigmoid for
+    several findings per image), in eval mode (the model's modes restored)."""
     device = next(iter(model.parameters()), torch.zeros(0)).device
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
         with torch.no_grad():
-            return torch.softmax(model(batch.to(device)).double(), dim=1).cpu().numpy()
+            logits = model(batch.to(device)).double()
+            return (activation(logits) if activation else torch.softmax(logits, dim=1)).double().cpu().numpy()
     finally:
         for m, was in modes:
             m.training = was
@@ -171,6 +180,7 @@ def faithfulness(
     grid: int | None = None,
     steps: int = STEPS,
     seeds: int = RANDOM_SEEDS,
+    activation: Callable | None = None,
 ) -> Faithfulness:
     """RISE deletion and insertion of ``saliency_map`` against random block orders at the same resolution.
 
@@ -182,6 +192,7 @@ def faithfulness(
         grid: Blocks per side: the map's own resolution (e.g. Grad-CAM's feature map); at least ``MIN_GRID``.
         steps: Points of each curve after the intact image (at most one per block).
         seeds: Random block orders averaged for the baseline.
+        activation: Logits -> probabilities (default softmax; the task's sigmoid for findings).
 
     Raises:
         ValueError: the map and the image differ in size, or the image is not (C, S, S).
@@ -196,10 +207,10 @@ def faithfulness(
         raise ValueError(f"saliency_map must be {(size, size)} like the image, got {heat.shape}")
     grid = min(size, max(MIN_GRID, grid or MIN_GRID))
     steps = min(steps, grid * grid)
-    target = int(probabilities(model, x[None])[0].argmax()) if target is None else int(target)
-    fractions, deletion, insertion = curves(model, x, block_order(heat, grid), grid, target, steps)
+    target = int(probabilities(model, x[None], activation)[0].argmax()) if target is None else int(target)
+    fractions, deletion, insertion = curves(model, x, block_order(heat, grid), grid, target, steps, activation)
     randoms = [
-        curves(model, x, np.random.default_rng(seed).permutation(grid * grid), grid, target, steps)[1:]
+        curves(model, x, np.random.default_rng(seed).permutation(grid * grid), grid, target, steps, activation)[1:]
         for seed in range(seeds)
     ]
     return Faithfulness(

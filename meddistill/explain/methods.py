@@ -194,11 +194,13 @@ def _batch_of_one(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
     return (x[None] if x.dim() == 3 else x).clone()
 
 
-def predict_proba(model: nn.Module, image: torch.Tensor) -> np.ndarray:
-    """Softmax probabilities (K,) float64 of one image (C, S, S) or (1, C, S, S)."""
+def predict_proba(model: nn.Module, image: torch.Tensor, activation=None) -> np.ndarray:
+    """Probabilities (K,) float64 of one image (C, S, S) or (1, C, S, S): softmax, or ``activation`` (the task's:
+    a sigmoid per finding)."""
     with untouched(model), torch.no_grad():
         x = _batch_of_one(model, image)
-        return torch.softmax(model(x).double(), dim=1)[0].cpu().numpy()
+        logits = model(x).double()
+        return (activation(logits) if activation else torch.softmax(logits, dim=1)).double()[0].cpu().numpy()
 
 
 def saliency(

@@ -30,6 +30,7 @@ def explain_pair(
     size: int,
     method: str = "gradcam",
     target: int | None = None,
+    activation=None,
 ) -> dict:
     """Explain one scan with both models, for the dashboard.
 
@@ -43,7 +44,8 @@ def explain_pair(
         channels: Model input channels C.
         size: Model input side S.
         method: A name from ``available_explainers()``.
-        target: Class to explain (default: the teacher's predicted class).
+        target: Class (or finding) to explain (default: the teacher's most probable one).
+        activation: Logits -> probabilities (default softmax; the task's sigmoid for several findings per image).
 
     Returns:
         ``{"teacher": Explanation, "student": Explanation, "target": int,
@@ -51,7 +53,7 @@ def explain_pair(
     """
     x = image_tensor(np.asarray(image_uint8), channels, size)
     out = {"method": method}
-    probs = {role: predict_proba(model, x) for role, model in (("teacher", teacher), ("student", student))}
+    probs = {role: predict_proba(model, x, activation) for role, model in (("teacher", teacher), ("student", student))}
     out["target"] = int(probs["teacher"].argmax()) if target is None else int(target)
     for role, model in (("teacher", teacher), ("student", student)):
         heat = saliency(model, x, out["target"], method)

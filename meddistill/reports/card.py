@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from meddistill.data.summary import describe_splits
-from meddistill.evaluation.significance import bootstrap_interval
+from meddistill.evaluation.findings import macro_auc_interval
+from meddistill.evaluation.significance import RESAMPLES, bootstrap_interval
 from meddistill.explain.methods import available_explainers
 from meddistill.explain.overlay import overlay
 from meddistill.explain.pair import explain_pair
-from meddistill.reports.tables import guard_lines, teacher_line
+from meddistill.reports.tables import findings_rows, guard_lines, teacher_line
 from meddistill.store.layout import LABELS, ROLES, RunFolder, predictions_key
 from meddistill.store.report import Report
 from meddistill.store.reviews import VERDICTS, ReviewStore
@@ -34,16 +35,37 @@ IMBALANCE = 2.0  # largest over smallest class count above which the card warns
 def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -> list[dict]:
     """Up to ``EXAMPLES_PER_KIND`` correct, wrong and teacher-student disagreement cases, with both models' maps
     overlaid on the scan at its stored resolution."""
-    student, teacher = probs["student_kd"].argmax(1), probs["teacher"].argmax(1)
-    kinds = {
-        "correct": np.flatnonzero(student == labels),
-        "wrong": np.flatnonzero(student != labels),
-        "teacher and student disagree": np.flatnonzero(student != teacher),
-    }
+    classes = facts["classes"]
+    if labels.ndim == 2:  # several findings per image: the findings each model calls at 0.5
+        truth = np.nan_to_num(labels) > 0
+        student, teacher = probs["student_kd"] >= 0.5, probs["teacher"] >= 0.5
+        right = ((student == truth) | np.isnan(labels)).all(1)
+        kinds = {
+            "correct": np.flatnonzero(right),
+            "wrong": np.flatnonzero(~right),
+            "teacher and student disagree": np.flatnonzero((student != teacher).any(1)),
+        }
+
+        def said(role: str, index: int) -> str:
+            flags = truth[index] if role == "truth" else probs[role][index] >= 0.5
+            return ", ".join(c for c, on in zip(classes, flags) if on) or "no finding"
+    else:
+        student, teacher = probs["student_kd"].argmax(1), probs["teacher"].argmax(1)
+        kinds = {
+            "correct": np.flatnonzero(student == labels),
+            "wrong": np.flatnonzero(student != labels),
+            "teacher and student disagree": np.flatnonzero(student != teacher),
+        }
+
+        def said(role: str, index: int) -> str:
+            if role == "truth":
+                return classes[int(labels[index])]
+            return f"{classes[int(probs[role][index].argmax())]} ({probs[role][index].max():.0%})"
+
     test = folder.dataset().splits["test"]
     models = {role: folder.load_model(role) for role in ("teacher", "student_kd")}
     method = "gradcam" if "gradcam" in available_explainers(models["teacher"]) else "occlusion"
-    summary, classes, cases, used = folder.summary(), facts["classes"], [], set()
+    summary, cases, used = folder.summary(), [], set()
     for kind, indices in kinds.items():
         for index in [int(i) for i in indices if int(i) not in used][:EXAMPLES_PER_KIND]:
             used.add(index)
@@ -55,9 +77,9 @@ def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -
                 {
                     "kind": kind,
                     "name": test.name(index),
-                    "truth": classes[int(labels[index])],
-                    "teacher": f"{classes[int(teacher[index])]} ({probs['teacher'][index].max():.0%})",
-                    "student": f"{classes[int(student[index])]} ({probs['student_kd'][index].max():.0%})",
+                    "truth": said("truth", index),
+                    "teacher": said("teacher", index),
+                    "student": said("student_kd", index),
                     "scan": image,
                     "teacher_map": overlay(image, pair["teacher"].saliency),
                     "student_map": overlay(image, pair["student"].saliency),
@@ -134,8 +156,13 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
         "models": {},
         "verdicts": [text for _, text in guard_lines(report)] + [v.sentence for v in report.verdict.values()],
     }
+    groups = folder.dataset().splits["test"].groups if labels.ndim == 2 else None
     for role, entry in report.models.items():
-        interval = bootstrap_interval(labels, probs[role], seed=config.seed)
+        if labels.ndim == 2:  # several findings: the macro AUC's interval, whole patients resampled
+            auc, auc_ci = macro_auc_interval(labels, probs[role], groups, RESAMPLES, config.seed)
+            interval = {"acc_ci": [float("nan")] * 2, "auc_ci": auc_ci}
+        else:
+            interval = bootstrap_interval(labels, probs[role], seed=config.seed)
         facts["models"][role] = {
             "label": LABELS[role],
             **{k: getattr(entry, k) for k in ("arch", "params", "size_mb", "latency_ms_b1")},
@@ -150,6 +177,7 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
     for review in ReviewStore().latest(report.run_id).values():
         tallies[review["verdict"]] = tallies.get(review["verdict"], 0) + 1
     facts["reviews"] = tallies
+    facts["findings"] = findings_rows(report)
     facts["limitations"] = _limitations(facts, report)
     facts["examples"] = _examples(folder, facts, labels, probs) if examples else []
     return facts

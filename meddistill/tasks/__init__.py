@@ -82,6 +82,7 @@ class Task:
     card = ("acc", "ACC")  # (metrics field, name): the figure the summary cards and short tables lead with
     short = ("ACC", "AUC")  # the plain-text table's names of ``acc`` and ``auc``
     note: str | None = None  # a line under the plain-text table, when its figures need one
+    findings = False  # each output is a finding with its own probability (pick one to explain, filter by it)
 
     def figure(self, test) -> str:
         """The lead figure of one model's test metrics, formatted (``card``)."""
@@ -164,6 +165,7 @@ class MultiLabel(Task):
     headline = "macro AUC"
     card = ("auc", "macro AUC")
     short = ("lblACC", "mAUC")
+    findings = True
     note = "mAUC: macro AUC over findings (the headline); lblACC: accuracy over every label, not the headline."
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:

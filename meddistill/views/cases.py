@@ -40,6 +40,8 @@ def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | N
     saved = RunFolder(run_dir).predictions()
     labels = saved["labels"]
     teacher, student = saved[predictions_key("teacher")], saved[predictions_key("student_kd")]
+    if labels.ndim == 2:
+        return _findings_cases(labels, teacher, student, class_names, names)
     rows = []
     for i, (label, t, s) in enumerate(zip(labels, teacher, student)):
         rows.append(
@@ -58,6 +60,33 @@ def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | N
     return rows
 
 
+def _named(flags: np.ndarray, class_names: list[str]) -> str:
+    return ", ".join(n for n, on in zip(class_names, flags) if on) or "no finding"
+
+
+def _findings_cases(labels, teacher, student, class_names, names) -> list[dict]:
+    """Case rows for several findings per image: the findings present, and each model's findings at 0.5."""
+    rows = []
+    for i, (label, t, s) in enumerate(zip(labels, teacher, student)):
+        truth, said_t, said_s = np.nan_to_num(label) > 0, t >= 0.5, s >= 0.5
+        known = ~np.isnan(label)
+        rows.append(
+            {
+                "case": i,
+                "name": names[i] if names else f"#{i}",
+                "truth": _named(truth, class_names),
+                "teacher": _named(said_t, class_names),
+                "teacher confidence": float(t.max()),
+                "student": _named(said_s, class_names),
+                "student confidence": float(s.max()),
+                "student correct": bool((said_s[known] == truth[known]).all()),
+                "disagree": bool((said_t != said_s).any()),
+                "findings": sorted({class_names[k] for k in np.flatnonzero(truth | said_t | said_s)}),
+            }
+        )
+    return rows
+
+
 def case_label(row: dict) -> str:
     """One line for a case picker: name, truth, both predictions with confidence, and a disagreement flag."""
     return (
@@ -66,8 +95,9 @@ def case_label(row: dict) -> str:
     )
 
 
-def filter_cases(rows: list[dict], which: str) -> list[dict]:
-    """Keep ``all``, ``correct`` or ``wrong`` (by the distilled student), or ``disagree`` (teacher vs student)."""
+def filter_cases(rows: list[dict], which: str, finding: str | None = None) -> list[dict]:
+    """Keep ``all``, ``correct`` or ``wrong`` (by the distilled student), or ``disagree`` (teacher vs student); with
+    ``finding`` (several findings per image), only the cases where it is present or either model calls it."""
     if which not in FILTERS:
         raise ValueError(f"unknown filter {which!r}; choose one of: {', '.join(FILTERS)}")
     keep = {
@@ -76,17 +106,32 @@ def filter_cases(rows: list[dict], which: str) -> list[dict]:
         "wrong": lambda r: not r["student correct"],
         "disagree": lambda r: r["disagree"],
     }[which]
-    return [r for r in rows if keep(r)]
+    return [r for r in rows if keep(r) and (finding is None or finding in r.get("findings", ()))]
 
 
-def explain_case(teacher, student, image: np.ndarray, channels: int, size: int, method: str = "gradcam") -> dict:
+def explain_case(
+    teacher,
+    student,
+    image: np.ndarray,
+    channels: int,
+    size: int,
+    method: str = "gradcam",
+    target: int | None = None,
+    activation=None,
+) -> dict:
     """``explain_pair`` plus each model's RISE faithfulness (deletion and insertion against random blocks at the
-    resolution of its map) under ``"faithfulness"``: ``{"teacher": Faithfulness, "student": Faithfulness}``."""
-    result = explain_pair(teacher, student, image, channels, size, method=method)
+    resolution of its map) under ``"faithfulness"``: ``{"teacher": Faithfulness, "student": Faithfulness}``.
+    ``target`` is the class or finding explained (default: the teacher's most probable); ``activation`` the task's."""
+    result = explain_pair(teacher, student, image, channels, size, method=method, target=target, activation=activation)
     x = image_tensor(np.asarray(image), channels, size)
     result["faithfulness"] = {
         role: faithfulness(
-            model, x, result[role].saliency, target=result["target"], grid=map_resolution(model, x, method)
+            model,
+            x,
+            result[role].saliency,
+            target=result["target"],
+            grid=map_resolution(model, x, method),
+            activation=activation,
         )
         for role, model in (("teacher", teacher), ("student", student))
     }

@@ -12,7 +12,9 @@ from meddistill.explain.pair import explain_pair
 SHORTCUTS = {"agree": "a", "disagree": "d", "unsure": "u", "next": "n", "previous": "p"}
 
 
-def review_images(teacher, student, image: np.ndarray, channels: int, size: int) -> dict:
+def review_images(
+    teacher, student, image: np.ndarray, channels: int, size: int, target: int | None = None, activation=None
+) -> dict:
     """The four pictures of a case, all at the scan's stored (H, W).
 
     Args:
@@ -21,13 +23,15 @@ def review_images(teacher, student, image: np.ndarray, channels: int, size: int)
         image: The stored scan, uint8 (H, W) or (H, W, 3).
         channels: Model input channels C.
         size: The side S the models were trained at (the maps are computed at S and shown at H x W).
+        target: The class or finding the maps explain (default: the teacher's most probable).
+        activation: The task's logits -> probabilities (default softmax).
 
     Returns:
         ``{"scan", "teacher", "student", "difference"}`` uint8 images of the stored size, ``"method"`` (the map's
         name: Grad-CAM, or Occlusion for a teacher known only by its outputs), ``"target"``, ``"agreement"``.
     """
     method = "gradcam" if "gradcam" in available_explainers(teacher) else "occlusion"
-    pair = explain_pair(teacher, student, image, channels, size, method=method)
+    pair = explain_pair(teacher, student, image, channels, size, method=method, target=target, activation=activation)
     shape = np.asarray(image).shape[:2]
     return {
         "scan": np.asarray(image),
