@@ -192,3 +192,67 @@ def test_findings_metrics_by_hand():
     pairs = [(1, 0.9), (0, 0.2), (0, 0.3), (1, 0.8), (1, 0.6), (0, 0.4), (0, 0.1)]  # the 7 counted labels
     by_hand = -sum(math.log(p) if y else math.log(1 - p) for y, p in pairs) / 7
     assert auc == 1.0 and acc == 1.0 and loss == pytest.approx(by_hand, rel=1e-6)
+
+
+PATCH = 8
+
+
+def _two_findings(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grey 28x28 noise with two possible findings: A, a bright 8x8 patch somewhere in the left half; B, one in the
+    right half; each present or not on its own. Returns images, (N, 2) labels and the patches' corners (N, 2, 2)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 101, (n, 28, 28)).astype(np.uint8)
+    labels = (rng.random((n, 2)) < 0.5).astype(np.float32)
+    corners = np.stack([rng.integers(0, 28 - PATCH + 1, n), rng.integers(0, 14 - PATCH + 1, n)], 1)[:, None].repeat(
+        2, 1
+    )
+    corners[:, 1, 1] += 14  # B's patch lies in the right half
+    for i in range(n):
+        for k in range(2):
+            r, c = corners[i, k]
+            low, high = (200, 256) if labels[i, k] else (110, 151)  # a dim patch where the finding is absent
+            images[i, r : r + PATCH, c : c + PATCH] = rng.integers(low, high, (PATCH, PATCH))
+    return images, labels, corners
+
+
+def test_gradcam_of_a_finding_points_at_the_region_that_decides_it():
+    from meddistill.data.tensors import to_tensor
+    from meddistill.distillation.base import label_loss
+    from meddistill.explain.methods import saliency
+    from meddistill.models import create_model
+
+    train_images, train_labels, _ = _two_findings(1200, seed=0)
+    test_images, test_labels, corners = _two_findings(200, seed=1)
+    x, y, test_x = to_tensor(train_images, 1, 28), torch.from_numpy(train_labels), to_tensor(test_images, 1, 28)
+    torch.manual_seed(0)
+    model = create_model("tiny_cnn", 2, 1, 28)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        model.train()
+        for index in torch.randperm(len(x), generator=order).split(64):
+            loss = label_loss(model(x[index]), y[index])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = float(((torch.sigmoid(model(test_x)) >= 0.5).numpy() == test_labels).mean())
+        if accuracy > 0.97:
+            break
+    assert accuracy > 0.95, accuracy
+    own, other = [], []
+    for i in np.flatnonzero(test_labels.all(1))[:40]:  # both findings present: the map must pick the asked one
+        for k in range(2):
+            masks = []
+            for j in range(2):
+                r, c = corners[i, j]
+                mask = np.zeros((28, 28), bool)
+                mask[max(0, r - 2) : r + PATCH + 2, max(0, c - 2) : c + PATCH + 2] = True
+                masks.append(mask)
+            cam = saliency(model, test_x[i], target=k)
+            top = cam >= np.quantile(cam, 0.9)
+            own.append((top & masks[k]).sum() / top.sum())
+            other.append((top & masks[1 - k]).sum() / top.sum())
+    assert np.mean(own) >= 0.6, (np.mean(own), np.mean(other))  # the top 10% lies on the asked finding's patch
+    assert np.mean(other) <= 0.25, (np.mean(own), np.mean(other))  # and not on the other finding's

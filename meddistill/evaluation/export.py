@@ -194,17 +194,29 @@ def load_exported(path: str | Path, fmt: str, threads: int | None = None) -> Cal
     return EXPORTS.create(fmt).load(path, threads)
 
 
-def compare_outputs(run: Callable, model: nn.Module, chunks: Iterable[torch.Tensor]) -> tuple[np.ndarray, float, float]:
-    """(exported probabilities (N, K), max |p_exported - p_torch|, same-argmax fraction) over image chunks."""
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=1)
+
+
+def compare_outputs(
+    run: Callable, model: nn.Module, chunks: Iterable[torch.Tensor], activation: Callable | None = None
+) -> tuple[np.ndarray, float, float]:
+    """(exported probabilities (N, K), max |p_exported - p_torch|, agreement) over image chunks.
+
+    ``activation`` turns logits into probabilities (default softmax, where agreement is the same-argmax fraction;
+    for a sigmoid per finding, agreement is the fraction of (image, finding) calls at 0.5 that match)."""
     model = model.to("cpu").eval()
+    activation = activation or _softmax
     probs, max_diff, same, total = [], 0.0, 0, 0
     for images in chunks:
         with torch.no_grad():
-            reference = torch.softmax(model(images).float(), dim=1)
-        exported = torch.softmax(run(images).float(), dim=1)
+            reference = activation(model(images).float())
+        exported = activation(run(images).float())
         max_diff = max(max_diff, float((exported - reference).abs().max()))
-        same += int((exported.argmax(1) == reference.argmax(1)).sum())
-        total += len(images)
+        if activation is _softmax:
+            same, total = same + int((exported.argmax(1) == reference.argmax(1)).sum()), total + len(images)
+        else:
+            same, total = same + int(((exported >= 0.5) == (reference >= 0.5)).sum()), total + exported.numel()
         probs.append(exported.double().numpy())
     return np.concatenate(probs), max_diff, same / max(total, 1)
 

@@ -14,9 +14,9 @@ from meddistill.evaluation.export import (
     format_extension,
     load_exported,
 )
-from meddistill.evaluation.metrics import auc_score
 from meddistill.io.atomic import atomic_write_json
 from meddistill.store.layout import EXPORTS_DIR, RunFolder, check_role
+from meddistill.tasks import task_for
 
 
 def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str | Path | None = None) -> dict:
@@ -29,7 +29,7 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
         out: Output file (default ``<run_dir>/exports/<role><ext>``, ext .pt, .onnx or .int8.onnx).
 
     Returns:
-        path, format, role, max_abs_prob_diff, agreement (vs the PyTorch model),
+        path, format, role, max_abs_prob_diff, agreement (vs the PyTorch model; per finding at 0.5 for findings),
         size_bytes, and test_acc / test_auc of the exported model itself (for
         int8 that is the quantized model). The same figures are written to
         ``<run_dir>/exports/<role>.<fmt>.json``.
@@ -53,8 +53,10 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
     path = Path(out).expanduser() if out else folder.file(EXPORTS_DIR) / f"{role}{extension}"
     export_model(model, fmt, path, channels, size, calibration)
     chunks = (images for images, _, _ in test.iterate(CHUNK))
-    probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks)
+    task = task_for(dataset.task)
+    probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks, task.activation)
     labels = dataset.splits["test"].labels
+    _, test_acc, test_auc = task.val_scores(labels, probs)  # accuracy (per label for findings) and (macro) AUC
     result = {
         "path": str(path),
         "format": fmt,
@@ -62,8 +64,8 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
         "max_abs_prob_diff": max_diff,
         "agreement": same,
         "size_bytes": path.stat().st_size,
-        "test_acc": float((probs.argmax(1) == labels).mean()),
-        "test_auc": auc_score(labels, probs),
+        "test_acc": test_acc,
+        "test_auc": test_auc,
     }
     atomic_write_json(folder.file(EXPORTS_DIR) / f"{role}.{fmt}.json", result)
     return result

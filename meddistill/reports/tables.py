@@ -180,7 +180,8 @@ def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
 
 
 def report_csv(report: Report) -> str:
-    """The report's per-model numbers as CSV (raw values, one row per model)."""
+    """The report's per-model numbers as CSV (raw values, one row per model; with several findings per image, then
+    one row per model and finding, its ``finding`` column filled and ``auc`` that finding's)."""
     out = io.StringIO()
     fields = [
         "role",
@@ -197,12 +198,18 @@ def report_csv(report: Report) -> str:
         "f1",
         "ece",
     ]
-    writer = csv.DictWriter(out, fieldnames=fields)
+    per_finding = ("finding", "positives", "prevalence", "ap", "threshold", "sensitivity", "specificity")
+    findings = all(hasattr(m.test, "findings") for m in report.models.values())
+    writer = csv.DictWriter(out, fieldnames=fields + list(per_finding if findings else ()), restval="")
     writer.writeheader()
     for role, m in report.models.items():
         writer.writerow(
-            {"role": role, **{k: getattr(m, k) for k in fields[1:8]}, **{k: getattr(m.test, k) for k in fields[8:]}}
+            {"role": role, **{k: getattr(m, k) for k in fields[1:8]}, **{k: getattr(m.test, k) for k in fields[8:13]}}
         )
+    for role, m in report.models.items() if findings else ():
+        for f in m.test.findings:
+            row = {"finding": f["name"], **{k: f[k] for k in per_finding[1:]}}
+            writer.writerow({"role": role, "arch": m.arch, "auc": f["auc"], "f1": f["f1"], "ece": f["ece"], **row})
     return out.getvalue()
 
 
