@@ -14,7 +14,7 @@ from tqdm import tqdm
 from meddistill.cli.data import add_data_arguments
 from meddistill.data.dataset import MedDataset
 from meddistill.data.options import DataOptions
-from meddistill.data.summary import describe_splits, leakage_warnings
+from meddistill.data.summary import describe_splits, findings_checks, leakage_warnings
 from meddistill.errors import MedDistillError
 from meddistill.pipeline.lifecycle import run_recorded
 from meddistill.pipeline.plan import describe_plan, plan_run
@@ -182,7 +182,7 @@ def print_plan(config: RunConfig) -> MedDataset:
         f"Data: {provenance.get('layout') or provenance.get('kind')}; splits: "
         f"{describe_splits(provenance.get('splits', ''))}"
     )
-    for line in leakage_warnings(provenance.get("leakage", {})):
+    for line in leakage_warnings(provenance.get("leakage", {})) + [c.text for c in findings_checks(provenance)]:
         print(f"warning: {line}")
     if config.teacher_source().from_file:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit

@@ -13,7 +13,7 @@ from meddistill.data.grouping import GroupKeys, csv_keys, dicom_keys, holdout, p
 from meddistill.data.images import IMAGE_SUFFIXES, read_image
 from meddistill.data.layout import Layout, recognise
 from meddistill.data.leakage import file_digest
-from meddistill.data.multilabel import absent_findings, holdout_findings
+from meddistill.data.multilabel import absent_findings, holdout_findings, require_in_train
 from meddistill.data.options import DataOptions
 from meddistill.errors import DataError
 
@@ -124,6 +124,8 @@ def load_folder(
             keep, held = holdout(train.labels, fraction, seed + offset, groups)
         splits[split], splits["train"] = train.subset(held), train.subset(keep)
         made.append(split)
+    if layout.task == "multi_label":
+        require_in_train(layout.class_names, splits["train"].labels, root.name)
     for split, data in splits.items():
         if len(data) == 0:
             raise DataError(

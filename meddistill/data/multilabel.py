@@ -169,6 +169,20 @@ def holdout_findings(
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
+def require_in_train(names: list[str], train: np.ndarray, source: str) -> None:
+    """Refuse findings that no training image has: a model cannot learn them.
+
+    Raises:
+        DataError: naming the findings and the two ways out.
+    """
+    missing = [n for k, n in enumerate(names) if not np.nansum(train[:, k]) > 0]
+    if missing:
+        raise DataError(
+            f"{source}: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no positive image in the "
+            "training split, so no model can learn it; add training images with it, or remove it from the labels."
+        )
+
+
 def absent_findings(names: list[str], matrices: dict[str, np.ndarray]) -> dict[str, list[str]]:
     """Per split, the findings with no positive image there (what the summary warns about)."""
     return {

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from meddistill.data.dataset import ArraySplit, MedDataset, stratified_split
-from meddistill.data.multilabel import holdout_findings
+from meddistill.data.multilabel import absent_findings, holdout_findings, require_in_train
 from meddistill.errors import DataError
 
 REQUIRED_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -117,6 +117,11 @@ def _read_arrays(path: Path, name: str) -> dict[str, np.ndarray]:
         ) from None
 
 
+def _findings_record(names: list[str], splits: dict) -> dict:
+    absent = absent_findings(names, {s: d.labels for s, d in splits.items()})
+    return {"rule": "N x K label arrays in the .npz", "absent": {s: n for s, n in absent.items() if n}}
+
+
 def _names(splits: dict, path: Path) -> tuple[list[str], bool]:
     """(class or finding names, whether the labels are N x K findings), checked against MedMNIST's information
     when the file is one of its sets."""
@@ -178,6 +183,8 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
     if len(class_names) < 2:
         raise DataError(f"{name} has only one class; a classifier needs at least two.")
 
+    if multi:
+        require_in_train(class_names, splits["train"].labels, name)
     origin = "file"
     if "val" not in splits:
         if multi:
@@ -199,6 +206,6 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
             "source": str(path.resolve()),
             "md5": file_md5(path),
             "splits": origin,
-            **({"findings": {"rule": "N x K label arrays in the .npz"}} if multi else {}),
+            **({"findings": _findings_record(class_names, splits)} if multi else {}),
         },
     )

@@ -78,6 +78,20 @@ def leakage_checks(leakage: dict) -> list[DataCheck]:
     return checks
 
 
+def findings_checks(provenance: dict) -> list[DataCheck]:
+    """Warnings for several findings per image: a finding with no positive image in val or test (its AUC there is
+    undefined and the macro AUC leaves it out)."""
+    checks = []
+    for split, names in (provenance.get("findings") or {}).get("absent", {}).items():
+        one = len(names) == 1
+        text = (
+            f"{', '.join(names)} {'has' if one else 'have'} no positive image in {split}: {'its' if one else 'their'} "
+            f"{split} AUC is undefined and the macro AUC on {split} leaves {'it' if one else 'them'} out"
+        )
+        checks.append(DataCheck("finding_absent", WARNING, text))
+    return checks
+
+
 def leakage_warnings(leakage: dict) -> list[str]:
     """The sentences of the checks whose level is ``WARNING``."""
     return [check.text for check in leakage_checks(leakage) if check.level == WARNING]
@@ -92,11 +106,18 @@ def describe(summary: dict) -> list[str]:
     """The summary as plain lines (no trailing newline)."""
     provenance = summary.get("provenance", {})
     lines = [f"layout: {provenance.get('layout') or provenance.get('kind', 'unknown')}"]
-    lines.append(f"classes: {', '.join(summary['classes'])}")
+    findings = provenance.get("findings")
+    if findings:
+        lines.append(f"several findings per image ({findings['rule']}): {', '.join(summary['classes'])}")
+        if findings.get("uncertain"):
+            lines.append(f"uncertain labels (-1) read as: {findings['uncertain']}")
+    else:
+        lines.append(f"classes: {', '.join(summary['classes'])}")
     lines.append(f"channels: {summary['channels']}, typical image size: {summary['image_size']} px")
+    sizes = summary.get("sizes", {})
     for split, counts in summary["counts"].items():
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(summary["classes"], counts))
-        lines.append(f"{split:<5} {sum(counts):>7} images  {per_class}")
+        lines.append(f"{split:<5} {sizes.get(split, sum(counts)):>7} images  {per_class}")
     lines.append(f"splits: {describe_splits(provenance.get('splits', ''))}")
     copies = provenance.get("copies_within_class_dropped") or {}
     if copies:
@@ -111,4 +132,5 @@ def describe(summary: dict) -> list[str]:
         lines.append(f"ignored {ignored['count']} file(s): {reasons} (e.g. {examples})")
     if "leakage" in provenance:
         lines += leakage_lines(provenance["leakage"])
+    lines += [f"warning: {check.text}" for check in findings_checks(provenance)]
     return lines

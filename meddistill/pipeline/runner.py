@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from meddistill.data.dataset import MedDataset
-from meddistill.data.summary import leakage_checks
+from meddistill.data.summary import findings_checks, leakage_checks
 from meddistill.evaluation.hardware import describe_cpu
 from meddistill.evaluation.latency import measure_latency
 from meddistill.evaluation.significance import verdicts
@@ -217,7 +217,8 @@ def execute(
         cpu=describe_cpu(),
         threads=ctx.threads,
         task=ctx.task.name,
-        data_checks=leakage_checks(ctx.dataset.provenance["leakage"]) if "leakage" in ctx.dataset.provenance else [],
+        data_checks=(leakage_checks(ctx.dataset.provenance["leakage"]) if "leakage" in ctx.dataset.provenance else [])
+        + findings_checks(ctx.dataset.provenance),
     )
     if not dist.is_main():
         return report
