@@ -26,6 +26,7 @@ from meddistill.settings import PRESETS, RunConfig
 from meddistill.store import LABELS, ROLES, RunFolder, RunStore
 from meddistill.store.index import RunStatus
 from meddistill.store.report import Report
+from meddistill.tasks import TASKS, available_tasks, task_for
 from meddistill.training import FitSettings, fit
 
 __all__ = [
@@ -43,12 +44,14 @@ __all__ = [
     "RunFolder",
     "RunStatus",
     "RunStore",
+    "TASKS",
     "TrainingError",
     "WeightsError",
     "available_explainers",
     "available_formats",
     "available_methods",
     "available_models",
+    "available_tasks",
     "classification_metrics",
     "create_method",
     "create_model",
@@ -62,5 +65,6 @@ __all__ = [
     "model_info",
     "overlay",
     "saliency",
+    "task_for",
 ]
 __version__ = "0.1.0"

@@ -256,3 +256,15 @@ def test_gradcam_of_a_finding_points_at_the_region_that_decides_it():
             other.append((top & masks[1 - k]).sum() / top.sum())
     assert np.mean(own) >= 0.6, (np.mean(own), np.mean(other))  # the top 10% lies on the asked finding's patch
     assert np.mean(other) <= 0.25, (np.mean(own), np.mean(other))  # and not on the other finding's
+
+
+def test_methods_for_one_class_per_image_are_refused_for_findings():
+    from meddistill import RunConfig
+    from meddistill.errors import MedDistillError
+    from meddistill.pipeline.building import check_method
+
+    check_method(RunConfig.from_preset("smoke", data="x", method="kd"), "multi_label")
+    check_method(RunConfig.from_preset("smoke", data="x", method="auto"), "multi_label")
+    with pytest.raises(MedDistillError, match=r"--method dkd needs one class per image.*use one of: .*kd.*fitnet"):
+        check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "multi_label")
+    check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "single_label")  # fine for one class

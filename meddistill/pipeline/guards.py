@@ -22,7 +22,9 @@ def better_on_val(a: dict, b: dict) -> bool:
     return _key(a) > _key(b)
 
 
-def teacher_check(teacher: dict, scratch: dict, trained_on: int = 0, limit: str | None = None) -> TeacherCheck | None:
+def teacher_check(
+    teacher: dict, scratch: dict, trained_on: int = 0, limit: str | None = None, metric: str = "AUC"
+) -> TeacherCheck | None:
     """Compare the teacher with the scratch student on val (AUC, ties: ACC); None without both figures.
 
     Args:
@@ -30,12 +32,13 @@ def teacher_check(teacher: dict, scratch: dict, trained_on: int = 0, limit: str 
         scratch: The scratch student's best-epoch ``{"val_auc", "val_acc"}``.
         trained_on: Epochs the teacher trained on because it was not better (``meddistill.pipeline.train_on``).
         limit: What cut that round short or ruled it out (e.g. "10-minute budget"), if anything.
+        metric: The val figure's name in the sentence (the task's: "macro AUC" for several findings per image).
     """
     if not teacher or not scratch:
         return None
     t, s = _key(teacher), _key(scratch)
     better = t > s
-    figures = f"val AUC {t[0]:.3f} against {s[0]:.3f}"
+    figures = f"val {metric} {t[0]:.3f} against {s[0]:.3f}"
     more = ""
     if trained_on:
         epochs = f"{trained_on} more epoch" + ("s" if trained_on != 1 else "")
@@ -57,7 +60,7 @@ def teacher_check(teacher: dict, scratch: dict, trained_on: int = 0, limit: str 
     )
 
 
-def headline_student(val: dict[str, dict]) -> tuple[str, str]:
+def headline_student(val: dict[str, dict], metric: str = "AUC") -> tuple[str, str]:
     """The student the run presents as its result, and why: the distilled student unless the scratch student is
     better on val (AUC, ties: ACC). Returns (role, one sentence)."""
     kd, scratch = val.get("student_kd"), val.get("student_scratch")
@@ -67,9 +70,9 @@ def headline_student(val: dict[str, dict]) -> tuple[str, str]:
     if s > k:
         return "student_scratch", (
             f"Headline: the student trained from scratch, which is better on validation data than the distilled "
-            f"student (val AUC {s[0]:.3f} against {k[0]:.3f}); the distilled student is shown beside it."
+            f"student (val {metric} {s[0]:.3f} against {k[0]:.3f}); the distilled student is shown beside it."
         )
     return "student_kd", (
         f"Headline: the distilled student, at least as good on validation data as the one trained from scratch "
-        f"(val AUC {k[0]:.3f} against {s[0]:.3f})."
+        f"(val {metric} {k[0]:.3f} against {s[0]:.3f})."
     )

@@ -234,9 +234,9 @@ def execute(
         scores = None if ctx.teacher.trains else val_scores(models["teacher"], ctx.batches["val"], device)
         report.models["teacher"].source = ctx.teacher.record(scores)
         report.teacher_check = teacher_check(
-            val["teacher"] or scores or {}, val.get("student_scratch", {}), *trained_on
+            val["teacher"] or scores or {}, val.get("student_scratch", {}), *trained_on, metric=ctx.task.headline
         )
-    report.headline, report.headline_reason = headline_student(val)
+    report.headline, report.headline_reason = headline_student(val, ctx.task.headline)
     if folder.file(SEARCH_FILE).is_file():
         report.search = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))
     found = verdicts(labels, probs, val, seed=config.seed, groups=ctx.dataset.splits["test"].groups)
