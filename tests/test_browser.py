@@ -187,3 +187,40 @@ def test_demo_from_home_to_model_card(browser, artifacts, tmp_path, breast_npz, 
     card = seen["card"].read_text(encoding="utf-8")
     assert card.startswith("<!DOCTYPE html>") and "http" not in card and "agree: 1" in card
     assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.skipif(
+    not (Path(os.environ.get("MEDDISTILL_DATA", ROOT.parent / "shared" / "data")) / "cxr14_sample").is_dir(),
+    reason="no ../shared/data/cxr14_sample",
+)
+def test_a_multi_label_run_in_compare_and_explain(browser, artifacts, tmp_path, monkeypatch):
+    """A smoke run on the real ChestX-ray14 sample: Compare shows the per-finding table and chart, Explain maps the
+    finding the user picks."""
+    from meddistill.cli.main import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEDDISTILL_HOME", str(home))
+    data = Path(os.environ.get("MEDDISTILL_DATA", ROOT.parent / "shared" / "data")) / "cxr14_sample"
+    assert main(["run", "--data", str(data), "--preset", "smoke", "--threads", "1"]) == 0
+    process, url = _start_server(home)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{url}/compare")
+        page.get_by_text("Per finding", exact=True).wait_for()
+        page.get_by_text("Test AUC per finding").first.wait_for()  # the chart's title
+        page.get_by_text("macro AUC", exact=False).first.wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts / "multilabel-compare.png"), full_page=True)
+        page.goto(f"{url}/explain")
+        page.get_by_text("maps explain the finding").wait_for()
+        page.get_by_label("Finding").first.click()  # pick Effusion in the finding box
+        page.get_by_role("option", name="Effusion", exact=True).click()
+        page.get_by_text(re.compile(r"maps explain the finding\s+Effusion")).wait_for()
+        page.get_by_text("Map agreement (Pearson)").wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts / "multilabel-explain.png"), full_page=True)
+    finally:
+        page.close()
+        log = _stop_server(process)
+    assert "Traceback" not in log, log[-3000:]
