@@ -151,8 +151,8 @@ def _lists_findings(path: Path, options: DataOptions) -> bool:
     values = [row.get(columns.label, "") for row in rows]
     try:
         return separator_of(values, path.name, columns.label, None) is not None
-    except DataError:
-        return True
+    except DataError:  # not clearly findings (captions with commas, say): the folders give the labels, as before
+        return False
 
 
 def _from_folders(
