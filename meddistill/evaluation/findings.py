@@ -219,3 +219,37 @@ def paired_macro_auc(
         "auc_ci": [float(x) for x in np.percentile(finite, [tail, 100 - tail])] if len(finite) else [nan, nan],
         "resampled": "patients" if groups is not None else "images",
     }
+
+
+def finding_auc_intervals(
+    labels: np.ndarray, probs: np.ndarray, groups: list | None, resamples: int, seed: int, level: float = 0.95
+) -> tuple[list[list[float]], list[float]]:
+    """Bootstrap intervals of each finding's AUC and of the macro AUC, whole patients resampled together (the same
+    draws for every finding). Returns (per finding [low, high], macro [low, high]); NaN where undefined."""
+    from scipy.stats import rankdata
+
+    k = labels.shape[1]
+    values = np.full((resamples, k), np.nan)
+    for r, d in enumerate(patient_draws(groups, len(labels), resamples, seed)):
+        y_all, p_all = labels[d], probs[d]
+        for j in range(k):
+            known = ~np.isnan(y_all[:, j])
+            y, p = y_all[known, j], p_all[known, j]
+            positives = y.sum()
+            negatives = len(y) - positives
+            if positives and negatives:
+                ranks = rankdata(p)
+                values[r, j] = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    tail = (1 - level) / 2 * 100
+
+    def interval(column: np.ndarray) -> list[float]:
+        finite = column[np.isfinite(column)]
+        return [float(x) for x in np.percentile(finite, [tail, 100 - tail])] if len(finite) else [np.nan, np.nan]
+
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            macro = np.nanmean(values, axis=1)
+    return [interval(values[:, j]) for j in range(k)], interval(macro)

@@ -136,6 +136,7 @@ def _model_entry(
         ctx.dataset.splits["val"].labels,
         dist.gather_predictions(model, ctx.batches["val"], ctx.device, ctx.task.activation),
     )
+    test = ctx.dataset.splits["test"]
     channels, size = ctx.dataset.channels, ctx.size
     info = model_info(model, channels, size)
     latency, throughput = measure_latency(model, channels, size, ctx.device, runs=ctx.config.latency_runs)
@@ -150,7 +151,7 @@ def _model_entry(
         epochs_run=len(result.history) if result else 0,
         best_epoch=result.best_epoch if result else 0,
         **deployed,
-        test=ctx.task.metrics(ctx.dataset.splits["test"].labels, probs, ctx.dataset.class_names, val),
+        test=ctx.task.metrics(test.labels, probs, ctx.dataset.class_names, val, groups=test.groups),
     )
 
 

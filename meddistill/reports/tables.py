@@ -64,6 +64,8 @@ def findings_rows(report: Report) -> list[dict]:
         for role, test in entries.items():
             f, name = test.findings[k], LABELS.get(role, role)
             row[f"{name} AUC"] = "–" if f["auc"] != f["auc"] else f"{f['auc']:.3f}"
+            low, high = f.get("auc_ci") or (float("nan"), float("nan"))
+            row[f"{name} AUC 95% CI"] = "–" if low != low else f"{low:.3f} to {high:.3f}"
             row[f"{name} AP"] = "–" if f["ap"] != f["ap"] else f"{f['ap']:.3f}"
             row[f"{name} sens / spec"] = f"{_pct(f['sensitivity'])} / {_pct(f['specificity'])}"
         rows.append(row)

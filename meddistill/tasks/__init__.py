@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from meddistill.distillation.base import label_loss
-from meddistill.evaluation.findings import findings_metrics, macro_auc, thresholds_on
+from meddistill.evaluation.findings import finding_auc_intervals, findings_metrics, macro_auc, thresholds_on
 from meddistill.evaluation.metrics import agreement, auc_score, classification_metrics
 from meddistill.registry import Registry
 from meddistill.training.averaging import class_weights_for
@@ -71,6 +71,7 @@ class FindingsMetrics:
     findings: list[dict]
     roc: list[dict]
     reliability: list[dict]
+    auc_ci: list[float] | None = None  # the macro AUC's 95% bootstrap interval, whole patients resampled
 
 
 class Task:
@@ -113,9 +114,10 @@ class Task:
         """The test figures of one model as the comparison tables show them (column name -> formatted value)."""
         raise NotImplementedError
 
-    def metrics(self, labels: np.ndarray, probs: np.ndarray, names: list[str], val: tuple | None = None):
+    def metrics(self, labels: np.ndarray, probs: np.ndarray, names: list[str], val: tuple | None = None, groups=None):
         """Test metrics from the labels and (N, K) probabilities, as a ``metrics_type``; ``val`` is (labels, probs)
-        of the val split, where operating points are chosen."""
+        of the val split, where operating points are chosen; ``groups`` the test images' patient keys (intervals
+        resample whole patients)."""
         raise NotImplementedError
 
 
@@ -138,7 +140,12 @@ class SingleLabel(Task):
         return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
 
     def metrics(
-        self, labels: np.ndarray, probs: np.ndarray, names: list[str] | None = None, val: tuple | None = None
+        self,
+        labels: np.ndarray,
+        probs: np.ndarray,
+        names: list[str] | None = None,
+        val: tuple | None = None,
+        groups=None,
     ) -> ClassificationMetrics:
         return ClassificationMetrics(**classification_metrics(labels, probs))
 
@@ -190,11 +197,20 @@ class MultiLabel(Task):
         return loss, acc, macro_auc(labels, probs)
 
     def metrics(
-        self, labels: np.ndarray, probs: np.ndarray, names: list[str] | None = None, val: tuple | None = None
+        self,
+        labels: np.ndarray,
+        probs: np.ndarray,
+        names: list[str] | None = None,
+        val: tuple | None = None,
+        groups=None,
     ) -> FindingsMetrics:
         names = names or [str(k) for k in range(labels.shape[1])]
         thresholds = thresholds_on(*val) if val is not None else None
-        return FindingsMetrics(**findings_metrics(labels, probs, names, thresholds))
+        figures = findings_metrics(labels, probs, names, thresholds)
+        per_finding, macro = finding_auc_intervals(labels, probs, groups, INTERVAL_RESAMPLES, seed=0)
+        for row, interval in zip(figures["findings"], per_finding):
+            row["auc_ci"] = interval
+        return FindingsMetrics(**figures, auc_ci=macro)
 
     def columns(self, test: FindingsMetrics, classes: list[str]) -> dict[str, str]:
         return {
@@ -213,6 +229,7 @@ LABEL_ACC = "label ACC (not the headline: all-absent scores high)"
 
 
 MAX_POS_WEIGHT = 20.0
+INTERVAL_RESAMPLES = 2000  # bootstrap draws of the per-finding and macro AUC intervals (patients resampled)
 
 
 def _pct(value: float) -> str:
