@@ -268,3 +268,21 @@ def test_methods_for_one_class_per_image_are_refused_for_findings():
     with pytest.raises(MedDistillError, match=r"--method dkd needs one class per image.*use one of: .*kd.*fitnet"):
         check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "multi_label")
     check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "single_label")  # fine for one class
+
+
+@pytest.mark.parametrize("name", ["kd", "attention", "fitnet"])
+def test_every_method_for_findings_gives_a_finite_loss_with_uncertain_labels(name):
+    from meddistill import RunConfig
+    from meddistill.distillation.base import methods_for
+    from meddistill.models import create_model
+    from meddistill.pipeline.building import build_method
+
+    assert name in methods_for("multi_label") and "dkd" not in methods_for("multi_label")
+    student, teacher = create_model("tiny_cnn", 3, 1, 28), create_model("resnet_narrow", 3, 1, 28)
+    method = build_method(RunConfig(method=name), student, teacher, 1, 28)
+    logits = torch.randn(4, 3, requires_grad=True)
+    labels = torch.tensor([[1.0, 0.0, float("nan")], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [float("nan")] * 3])
+    features = torch.randn(4, 96, 4, 4), torch.randn(4, 128, 4, 4)
+    loss = method(logits, torch.randn(4, 3), labels, *features)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
