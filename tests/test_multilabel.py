@@ -188,10 +188,10 @@ def test_findings_metrics_by_hand():
     assert a["auc"] == 1.0 and b["auc"] == 1.0 and metrics.auc == 1.0  # both ranked perfectly
     assert a["prevalence"] == 0.5 and b["positives"] == 1 and b["prevalence"] == pytest.approx(1 / 3)
     assert a["sensitivity"] == 1.0 and a["specificity"] == 1.0  # the val threshold separates them
-    loss, acc, auc = task_for("multi_label").val_scores(labels, probs)
+    loss, acc, auc, balanced = task_for("multi_label").val_scores(labels, probs)
     pairs = [(1, 0.9), (0, 0.2), (0, 0.3), (1, 0.8), (1, 0.6), (0, 0.4), (0, 0.1)]  # the 7 counted labels
     by_hand = -sum(math.log(p) if y else math.log(1 - p) for y, p in pairs) / 7
-    assert auc == 1.0 and acc == 1.0 and loss == pytest.approx(by_hand, rel=1e-6)
+    assert auc == 1.0 and acc == 1.0 and balanced == 1.0 and loss == pytest.approx(by_hand, rel=1e-6)
 
 
 PATCH = 8

@@ -56,7 +56,7 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
     task = task_for(dataset.task)
     probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks, task.activation)
     labels = dataset.splits["test"].labels
-    _, test_acc, test_auc = task.val_scores(labels, probs)  # accuracy (per label for findings) and (macro) AUC
+    _, test_acc, test_auc, _ = task.val_scores(labels, probs)  # accuracy (per label for findings) and (macro) AUC
     result = {
         "path": str(path),
         "format": fmt,

@@ -24,6 +24,7 @@ from meddistill.evaluation.findings import finding_auc_intervals, findings_metri
 from meddistill.evaluation.metrics import agreement, auc_score, classification_metrics
 from meddistill.registry import Registry
 from meddistill.training.averaging import class_weights_for
+from meddistill.training.engine import balanced_accuracy
 
 TASKS = Registry("task")
 DEFAULT_TASK = "single_label"
@@ -102,8 +103,8 @@ class Task:
         """The (K,) weights of the label loss that balance the training labels."""
         raise NotImplementedError
 
-    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
-        """(loss, accuracy, AUC) on a split, what the engine keeps the best epoch by."""
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float, float]:
+        """(loss, accuracy, AUC, balanced accuracy) on a split, what the engine keeps the best epoch by."""
         raise NotImplementedError
 
     def agreement(self, probs_a: np.ndarray, probs_b: np.ndarray) -> float:
@@ -135,9 +136,10 @@ class SingleLabel(Task):
     def class_weights(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
         return class_weights_for(labels, num_classes)
 
-    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float, float]:
         loss = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
-        return loss, float((probs.argmax(1) == labels).mean()), auc_score(labels, probs)
+        accuracy = float((probs.argmax(1) == labels).mean())
+        return loss, accuracy, auc_score(labels, probs), balanced_accuracy(labels, probs)
 
     def metrics(
         self,
@@ -189,12 +191,17 @@ class MultiLabel(Task):
     def agreement(self, probs_a: np.ndarray, probs_b: np.ndarray) -> float:
         return float(((probs_a >= 0.5) == (probs_b >= 0.5)).mean())
 
-    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float]:
+    def val_scores(self, labels: np.ndarray, probs: np.ndarray) -> tuple[float, float, float, float]:
         known = ~np.isnan(labels)
         y, p = labels[known], np.clip(probs[known], 1e-7, 1 - 1e-7)
         loss = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if len(y) else float("nan")
         acc = float(((p >= 0.5) == (y == 1)).mean()) if len(y) else float("nan")
-        return loss, acc, macro_auc(labels, probs)
+        balanced = []  # per finding with both classes counted: (sensitivity + specificity) / 2 at 0.5
+        for k in range(labels.shape[1]):
+            yk, pk = labels[known[:, k], k], probs[known[:, k], k] >= 0.5
+            if 0 < yk.sum() < len(yk):
+                balanced.append((pk[yk == 1].mean() + (~pk[yk == 0]).mean()) / 2)
+        return loss, acc, macro_auc(labels, probs), float(np.mean(balanced)) if balanced else float("nan")
 
     def metrics(
         self,
