@@ -93,7 +93,12 @@ def test_train_settings_follow_the_preset(small_breast_npz):
     at.run()
     at.radio[0].set_value("cpu").run()
     boxes = {box.label: box.value for box in at.checkbox}
-    assert boxes == {"Augment the teacher": True, "Augment the students": False, "Class-weighted loss": True}
+    assert boxes == {
+        "Augment the teacher": True,
+        "Augment the students": False,
+        "Class-weighted loss": True,
+        "Train the teacher on if it is not better than the scratch student": True,
+    }
     at.radio[0].set_value("smoke").run()
     assert not any(box.value for box in at.checkbox)
     assert not at.exception

@@ -38,7 +38,7 @@ def test_chest_xray_val_made_by_patient(chest_folder):
 
 
 def test_without_a_key_the_split_is_by_image_and_says_so(chest_folder, tmp_path):
-    from conftest import copy_xray_slice
+    from tests.conftest import copy_xray_slice
 
     root = copy_xray_slice(chest_folder, tmp_path / "xray", per_class=10)
     origin = load_dataset(root).provenance["splits"]
@@ -46,7 +46,7 @@ def test_without_a_key_the_split_is_by_image_and_says_so(chest_folder, tmp_path)
 
 
 def test_pattern_that_misses_a_file_is_refused(chest_folder, tmp_path):
-    from conftest import copy_xray_slice
+    from tests.conftest import copy_xray_slice
 
     root = copy_xray_slice(chest_folder, tmp_path / "xray", per_class=4)
     with pytest.raises(DataError, match="does not match --group-pattern .*; change the pattern"):

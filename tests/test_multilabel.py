@@ -265,7 +265,9 @@ def test_methods_for_one_class_per_image_are_refused_for_findings():
 
     check_method(RunConfig.from_preset("smoke", data="x", method="kd"), "multi_label")
     check_method(RunConfig.from_preset("smoke", data="x", method="auto"), "multi_label")
-    with pytest.raises(MedDistillError, match=r"--method dkd needs one class per image.*use one of: .*kd.*fitnet"):
+    with pytest.raises(
+        MedDistillError, match=r"--method dkd needs one class per image.*use one of: attention, fitnet, kd, or auto"
+    ):
         check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "multi_label")
     check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "single_label")  # fine for one class
 
@@ -286,3 +288,47 @@ def test_every_method_for_findings_gives_a_finite_loss_with_uncertain_labels(nam
     loss = method(logits, torch.randn(4, 3), labels, *features)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
+@pytest.fixture(scope="module")
+def findings_run(tmp_path_factory):
+    """A smoke run (seconds) on the real ChestX-ray14 sample: 14 findings, official split lists."""
+    if not (CXR14 / "Data_Entry_2017.csv").is_file():
+        pytest.skip("no ../shared/data/cxr14_sample")
+    from meddistill.cli.main import main
+
+    home = tmp_path_factory.mktemp("findings-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDDISTILL_HOME", str(home))
+        out = home / "run"
+        assert main(["run", "--data", str(CXR14), "--preset", "smoke", "--threads", "1", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_a_findings_run_reports_every_finding_and_exports_sigmoid_outputs(findings_run, capsys, monkeypatch):
+    import json
+
+    from meddistill.cli.main import main
+    from meddistill.reports.export import export_run
+    from meddistill.reports.tables import findings_rows, report_csv
+    from meddistill.store.layout import RunFolder
+
+    report = RunFolder(findings_run).report()
+    assert report.task == "multi_label"
+    test = report.models["student_kd"].test
+    present = [n for n, c in zip(report.dataset["classes"], report.dataset["counts"]["test"]) if c > 0]
+    assert {f["name"] for f in test.findings if np.isfinite(f["auc"])} == set(present)  # every finding in test
+    assert all(f["auc_ci"][0] <= f["auc"] <= f["auc_ci"][1] for f in test.findings if np.isfinite(f["auc"]))
+    assert report.verdict["distillation"].resampled == "patients" and "macro AUC" in report.teacher_check.sentence
+    assert len(findings_rows(report)) == 14 and "finding" in report_csv(report).splitlines()[0]
+    saved = json.loads((findings_run / "report.json").read_text())
+    assert saved["models"]["teacher"]["test"]["findings"][0]["name"] == "Atelectasis"
+    monkeypatch.setenv("MEDDISTILL_HOME", str(findings_run.parent))
+    assert main(["show", str(findings_run)]) == 0
+    shown = capsys.readouterr().out
+    assert "Effusion" in shown and "not the headline" in shown
+    for fmt in ("onnx", "onnx-int8"):
+        result = export_run(findings_run, fmt)
+        assert result["agreement"] >= (0.999 if fmt == "onnx" else 0.95), result  # calls per finding at 0.5
+        assert result["max_abs_prob_diff"] < (1e-4 if fmt == "onnx" else 0.2), result

@@ -38,7 +38,8 @@ def teacher_check(
         return None
     t, s = _key(teacher), _key(scratch)
     better = t > s
-    figures = f"val {metric} {t[0]:.3f} against {s[0]:.3f}"
+    digits = 3 if f"{t[0]:.3f}" != f"{s[0]:.3f}" else 4  # level at 3 decimals: show the 4th that decided it
+    figures = f"val {metric} {t[0]:.{digits}f} against {s[0]:.{digits}f}"
     more = ""
     if trained_on:
         epochs = f"{trained_on} more epoch" + ("s" if trained_on != 1 else "")

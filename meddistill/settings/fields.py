@@ -91,8 +91,8 @@ declare(
 declare(
     "budget",
     None,
-    "minutes for the whole run (85% of them for training): the plan gives the teacher what the students leave "
-    "(unless you give --teacher-epochs); a preset's budget only caps the teacher",
+    "minutes for the whole run (0.85 of them for training): the plan gives the teacher what the students leave "
+    "(unless you give --teacher-epochs); a preset's budget bounds only the teacher's second round",
     kind=float,
     optional=True,
     minimum=0.5,
