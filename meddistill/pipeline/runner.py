@@ -129,13 +129,15 @@ def _record_normalisation(ctx: RunContext, models: dict) -> RunConfig:
 
 
 def _model_entry(
-    ctx: RunContext, model: torch.nn.Module, result: FitResult | None, probs: np.ndarray, deployed: dict
+    ctx: RunContext,
+    model: torch.nn.Module,
+    result: FitResult | None,
+    probs: np.ndarray,
+    deployed: dict,
+    val_probs: np.ndarray,
 ) -> ModelEntry:
-    """One model's entry in the report (its operating points, for several findings, chosen on val)."""
-    val = (
-        ctx.dataset.splits["val"].labels,
-        dist.gather_predictions(model, ctx.batches["val"], ctx.device, ctx.task.activation),
-    )
+    """One model's entry in the report (its operating points, for several findings, chosen on ``val_probs``)."""
+    val = (ctx.dataset.splits["val"].labels, val_probs)
     test = ctx.dataset.splits["test"]
     channels, size = ctx.dataset.channels, ctx.size
     info = model_info(model, channels, size)
@@ -209,6 +211,9 @@ def execute(
         atomic_write_json(folder.file(METRICS_FILE), history)
     labels = ctx.dataset.splits["test"].labels
     probs = {r: dist.gather_predictions(models[r], ctx.batches["test"], ctx.device, ctx.task.activation) for r in roles}
+    # every rank predicts (a collective under torchrun), before rank 0 alone writes the report
+    activation = ctx.task.activation
+    val_probs = {r: dist.gather_predictions(models[r], ctx.batches["val"], ctx.device, activation) for r in roles}
     device = ctx.device
     report = Report(
         run_id=folder.path.name,
@@ -229,7 +234,7 @@ def execute(
             model, role, folder, ctx.batches["train"], ctx.threads, config.latency_runs, config.seed
         )
         model.to(device)
-        report.models[role] = _model_entry(ctx, model, results[role], probs[role], deployed)
+        report.models[role] = _model_entry(ctx, model, results[role], probs[role], deployed, val_probs[role])
     val = {r: best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
     if "teacher" in report.models:
         scores = None if ctx.teacher.trains else val_scores(models["teacher"], ctx.batches["val"], device)
