@@ -148,20 +148,22 @@ def _pooled_reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[di
     return out
 
 
-def _macro_auc_fast(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Macro AUC by ranks (Mann-Whitney, ties averaged), for the bootstrap: mean over findings with both classes."""
+def _rank_auc(labels: np.ndarray, probs: np.ndarray, k: int) -> float:
+    """Finding ``k``'s AUC by ranks (Mann-Whitney, ties averaged) over its counted images; NaN without both classes."""
     from scipy.stats import rankdata
 
-    aucs = []
-    for k in range(labels.shape[1]):
-        known = ~np.isnan(labels[:, k])
-        y, p = labels[known, k], probs[known, k]
-        positives = y.sum()
-        negatives = len(y) - positives
-        if positives == 0 or negatives == 0:
-            continue
-        ranks = rankdata(p)
-        aucs.append((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    known = ~np.isnan(labels[:, k])
+    y, p = labels[known, k], probs[known, k]
+    positives = y.sum()
+    negatives = len(y) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    return float((rankdata(p)[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _macro_auc_fast(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Macro AUC by ranks, for the bootstrap: mean over findings with both classes."""
+    aucs = [a for k in range(labels.shape[1]) if np.isfinite(a := _rank_auc(labels, probs, k))]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -226,30 +228,19 @@ def finding_auc_intervals(
 ) -> tuple[list[list[float]], list[float]]:
     """Bootstrap intervals of each finding's AUC and of the macro AUC, whole patients resampled together (the same
     draws for every finding). Returns (per finding [low, high], macro [low, high]); NaN where undefined."""
-    from scipy.stats import rankdata
-
     k = labels.shape[1]
-    values = np.full((resamples, k), np.nan)
-    for r, d in enumerate(patient_draws(groups, len(labels), resamples, seed)):
-        y_all, p_all = labels[d], probs[d]
-        for j in range(k):
-            known = ~np.isnan(y_all[:, j])
-            y, p = y_all[known, j], p_all[known, j]
-            positives = y.sum()
-            negatives = len(y) - positives
-            if positives and negatives:
-                ranks = rankdata(p)
-                values[r, j] = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    values = np.array(
+        [
+            [_rank_auc(labels[d], probs[d], j) for j in range(k)]
+            for d in patient_draws(groups, len(labels), resamples, seed)
+        ]
+    )
     tail = (1 - level) / 2 * 100
 
     def interval(column: np.ndarray) -> list[float]:
         finite = column[np.isfinite(column)]
         return [float(x) for x in np.percentile(finite, [tail, 100 - tail])] if len(finite) else [np.nan, np.nan]
 
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            macro = np.nanmean(values, axis=1)
+    scored = np.isfinite(values)
+    macro = np.where(scored.any(1), np.nansum(values, 1) / np.maximum(scored.sum(1), 1), np.nan)
     return [interval(values[:, j]) for j in range(k)], interval(macro)
