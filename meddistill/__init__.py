@@ -17,9 +17,11 @@ from meddistill.data import MedDataset, load_dataset
 from meddistill.distillation import available_methods, create_method, kd_loss
 from meddistill.errors import Cancelled, DataError, MedDistillError, TrainingError, WeightsError
 from meddistill.evaluation import available_formats, classification_metrics, export_model
+from meddistill.evaluation.trust import Trust, TrustSettings, assess
 from meddistill.explain import available_explainers, overlay, saliency
 from meddistill.models import available_models, create_model, load_external_teacher, model_info
 from meddistill.pipeline import execute
+from meddistill.pipeline.trust import reassess
 from meddistill.reports import export_run
 from meddistill.services import JobManager
 from meddistill.settings import PRESETS, RunConfig
@@ -30,6 +32,10 @@ from meddistill.tasks import TASKS, available_tasks, task_for
 from meddistill.training import FitSettings, fit
 
 __all__ = [
+    "Trust",
+    "TrustSettings",
+    "assess",
+    "reassess",
     "LABELS",
     "PRESETS",
     "ROLES",

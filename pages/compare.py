@@ -22,6 +22,7 @@ from meddistill.reports.tables import (
 from meddistill.store.index import RunStatus
 from meddistill.store.layout import LABELS
 from meddistill.views.figures import confusion_figure, findings_figure, reliability_figure, roc_figure
+from pages.common.trust_panel import trust_panel
 from pages.common.ui import guarded, manager, md, page, pick_run
 
 page(
@@ -48,7 +49,7 @@ if checks:  # the val and test figures below include these copies
     st.warning("**Data check**\n" + "\n".join(f"- {md(line)}" for line in checks), icon=":material/content_copy:")
 cards = headline(report)
 for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
-    column.metric(label, value, delta)
+    column.metric(label, value, delta, delta_color="off" if "leak-free" in label else "normal")
 
 for tone, text in guard_lines(report):  # decided on val: is the teacher worth distilling, which student leads
     getattr(st, tone)(text, icon=":material/school:")
@@ -77,9 +78,11 @@ else:
     for column, (role, model) in zip(matrix_cols, report.models.items()):
         figure = confusion_figure(model.test.confusion_matrix, data["classes"], LABELS.get(role, role))
         column.plotly_chart(figure, width="stretch", key=f"cm_{role}")
-curve_cols = st.columns(2)
-curve_cols[0].plotly_chart(roc_figure(report), width="stretch")
-curve_cols[1].plotly_chart(reliability_figure(report), width="stretch")
+if report.trust is None:
+    curve_cols = st.columns(2)
+    curve_cols[0].plotly_chart(roc_figure(report), width="stretch")
+    curve_cols[1].plotly_chart(reliability_figure(report), width="stretch")
+trust_panel(record, report)
 
 st.subheader("Downloads")
 dl = st.columns(4)

@@ -1,5 +1,7 @@
 """Data: upload or pick a dataset, see what is in it."""
 
+import re
+
 import streamlit as st
 
 from meddistill.data.medmnist_source import medmnist_flags, medmnist_path
@@ -49,8 +51,22 @@ def csv_pickers(data: bytes) -> dict:
         value = col.selectbox(title, [none, *header], index=index, key=f"col_{role}")
         if value != none:
             picked[f"{role}_column"] = value
+    taken = set(picked.values())
+    others = [c for c in header if c not in taken]
+    subgroups = st.multiselect(
+        "Subgroup columns",
+        others,
+        default=[c for c in others if SUBGROUP_HINTS.search(c)],
+        key="col_subgroups",
+        help="Columns such as sex, age, view position or site: Compare and the model card give every model's test "
+        "figures per group, and flag a group that does significantly worse.",
+    )
+    if subgroups:
+        picked["subgroup_columns"] = subgroups
     return picked
 
+
+SUBGROUP_HINTS = re.compile(r"\b(sex|gender|age|view|position|site|hospital|scanner|manufacturer)\b", re.I)
 
 with upload_tab:
     uploaded = st.file_uploader(

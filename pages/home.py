@@ -66,7 +66,7 @@ else:
     st.caption(f"{run_label(latest)} · {teacher_line(report)}")
     cards = headline(report)
     for column, (label, value, delta) in zip(st.columns(len(cards)), cards):
-        column.metric(label, value, delta)
+        column.metric(label, value, delta, delta_color="off" if "leak-free" in label else "normal")
     for tone, text in guard_lines(report):  # decided on val: which student leads, is the teacher worth distilling
         if tone == "warning":
             st.warning(text, icon=":material/school:")

@@ -133,10 +133,11 @@ def test_tiny_run_to_completion_then_compare(small_breast_npz):
     compare = open_page("pages/compare.py").run()
     assert not compare.exception
     report = jobs.store.get(run_id).report()
-    teacher_acc = f"{report['models']['teacher']['test']['acc']:.1%}"
-    student_acc = f"{report['models']['student_kd']['test']['acc']:.1%}"
+    figures = {r: m.test.acc for r, m in report.models.items()}
+    if report.trust.models["teacher"].leak_free is not None:  # the cards lead with the leak-free figures
+        figures = {r: m.leak_free["clean"]["acc"] for r, m in report.trust.models.items()}
     values = [m.value for m in compare.metric]
-    assert teacher_acc == values[0] and student_acc == values[1]
+    assert values[:2] == [f"{figures['teacher']:.1%}", f"{figures[report.headline]:.1%}"]
 
 
 @pytest.fixture(scope="module")
@@ -164,13 +165,41 @@ def test_compare_reads_finished_run(finished_run):
     at = open_page("pages/compare.py").run()
     assert not at.exception
     report = finished_run.report()
-    assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
-    assert at.metric[1].value == f"{report.models[report.headline].test.acc:.1%}"
+    leak = report.trust.models["teacher"].leak_free
+    if leak is None:
+        assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
+        assert at.metric[1].value == f"{report.models[report.headline].test.acc:.1%}"
+    else:  # the headline cards show the leak-free figures, the figure on every test image under them
+        assert at.metric[0].value == f"{leak['clean']['acc']:.1%}"
+        assert f"{report['models']['teacher']['test']['acc']:.1%} on all" in at.metric[0].delta
+        assert at.metric[1].value == f"{report.trust.models[report.headline].leak_free['clean']['acc']:.1%}"
     teacher, student = report["models"]["teacher"], report["models"][report.headline]  # the student best on val
     deployed = next(m for m in at.metric if m.label == "Speed-up as deployed (ONNX Runtime)")
     fastest = min(student["onnx_latency_ms_b1"], student["onnx_int8_latency_ms_b1"])
     assert deployed.value == f"{teacher['onnx_latency_ms_b1'] / fastest:.1f}x"
-    assert len(at.dataframe) == 2
+    assert at.toggle(key="calibrated").value  # calibrated probabilities by default, raw one switch away
+    assert at.selectbox(key="operating_rule").value == "youden"
+    assert any("Referring the 10%" in info.value for info in at.info)
+    assert _frame(at, "threshold") is not None and _frame(at, "temperature (val)") is not None
+
+
+def _frame(at, column: str):
+    """The first table on the page with ``column``, as a DataFrame."""
+    return next((d.value for d in at.dataframe if column in d.value.columns), None)
+
+
+def test_compare_chooses_the_operating_point_again_without_retraining(finished_run):
+    at = open_page("pages/compare.py").run()
+    youden = _frame(at, "threshold")
+    at.selectbox(key="operating_rule").select("sensitivity").run()
+    at.number_input(key="operating_target").set_value(0.95).run()
+    assert not at.exception
+    chosen = _frame(at, "threshold")
+    assert "sensitivity 0.95 on val" in " ".join(c.value for c in at.caption)
+    assert all(float(v.split("%")[0]) >= 95.0 for v in chosen["val sens / spec"])  # reached on val, per model
+    assert list(chosen["threshold"]) != list(youden["threshold"])
+    at.toggle(key="calibrated").set_value(False).run()
+    assert "ECE calibrated" not in _frame(at, "temperature (val)").columns
 
 
 def test_explain_test_split_and_upload(finished_run, tmp_path):
@@ -319,7 +348,9 @@ def test_home_shows_the_latest_run_at_a_glance(finished_run):
     assert not at.exception, at.exception
     report = finished_run.report()
     assert "Latest run: breastmnist" in [s.value for s in at.subheader]
-    assert at.metric[0].value == f"{report['models']['teacher']['test']['acc']:.1%}"
+    leak = report.trust.models["teacher"].leak_free  # the cards lead with the leak-free figure when there is one
+    teacher = leak["clean"]["acc"] if leak else report.models["teacher"].test.acc
+    assert at.metric[0].value == f"{teacher:.1%}"
     assert any(m.label == "Speed-up as deployed (ONNX Runtime)" for m in at.metric)
     assert len(at.get("image")) == 8 and sum("truth" in c.value for c in at.caption) == 8
     assert at.expander[0].label == "Try the one-click demo"

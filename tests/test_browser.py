@@ -224,3 +224,33 @@ def test_a_multi_label_run_in_compare_and_explain(browser, artifacts, tmp_path, 
         page.close()
         log = _stop_server(process)
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_compare_shows_calibration_operating_point_and_referral(browser, artifacts, tmp_path, monkeypatch, breast_npz):
+    """A smoke run chosen for a target sensitivity: Compare shows the calibration switch, the operating point
+    control (chosen again on val in the page) and the referral sentence."""
+    from meddistill.cli.main import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEDDISTILL_HOME", str(home))
+    args = ["run", "--data", str(breast_npz), "--preset", "smoke", "--threads", "1", "--target-sensitivity", "0.9"]
+    assert main(args) == 0
+    process, url = _start_server(home)
+    page = browser.new_page(viewport={"width": 1400, "height": 4200})
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{url}/compare")
+        page.get_by_text("Can a clinician act on it?").wait_for()
+        page.get_by_text("Calibrated probabilities").wait_for()
+        page.get_by_text(re.compile(r"Referring the 10% of cases the .* is least sure of")).wait_for()
+        page.get_by_text("the threshold reaching sensitivity 0.9 on val", exact=False).wait_for()
+        page.get_by_text("Leak-free test figures").wait_for()  # BreastMNIST's test split copies 35 train/val images
+        page.get_by_label("Operating point").first.click()
+        page.get_by_role("option", name="Youden's J (balanced)").click()
+        page.get_by_text("the threshold of maximal Youden's J on val", exact=False).wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts / "compare-trust.png"), full_page=True)
+    finally:
+        page.close()
+        log = _stop_server(process)
+    assert "Traceback" not in log, log[-3000:]

@@ -18,7 +18,7 @@ from meddistill.evaluation.export import (
 )
 from meddistill.models import create_model
 from meddistill.reports.export import export_run
-from meddistill.store.layout import load_trained
+from meddistill.store.layout import RunFolder, load_trained
 
 LIMITS = {"torchscript": (1e-4, 1.0), "onnx": (1e-4, 1.0), "onnx-int8": (0.1, 0.9)}  # (max prob diff, min agreement)
 
@@ -60,7 +60,10 @@ def test_export_run_round_trip(trained_run, test_images, fmt):
     assert result["agreement"] >= min_agreement
     assert 0.0 <= result["test_acc"] <= 1.0 and 0.0 <= result["test_auc"] <= 1.0
     saved = json.loads((run_dir / "exports" / f"student_kd.{fmt}.json").read_text())
+    temperature = result.pop("temperature")
+    assert saved.pop("temperature") == temperature == RunFolder(run_dir).report().trust.models["student_kd"].temperature
     assert saved == pytest.approx(result)
+    assert result["max_abs_diff_vs_report"] < max_diff  # the file gives the report's calibrated probabilities
     assert not list((run_dir / "exports").glob(".*.tmp")), "a temporary file was left behind"
 
     # The file loads on its own and matches the PyTorch model on any batch size (dynamic batch axis).
@@ -69,8 +72,8 @@ def test_export_run_round_trip(trained_run, test_images, fmt):
     for n in (1, 7):
         logits = run(test_images[:n])
         assert logits.shape == (n, 2)
-        with torch.no_grad():
-            expected = torch.softmax(model(test_images[:n]), 1)
+        with torch.no_grad():  # the exported file divides the logits by the val-fitted temperature
+            expected = torch.softmax(model(test_images[:n]) / torch.tensor(temperature), 1)
         assert (torch.softmax(logits, 1) - expected).abs().max() < max_diff
 
     if fmt.startswith("onnx"):

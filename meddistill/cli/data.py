@@ -27,6 +27,14 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="drop val and test images that duplicate a training image (exactly or nearly)",
     )
+    group.add_argument(
+        "--subgroup-column",
+        dest="subgroup_columns",
+        action="append",
+        metavar="COLUMN",
+        help="a labels-CSV column (Sex, Patient Age, View Position, site) whose values get their own test figures; "
+        "repeat it for several",
+    )
     labels = group.add_mutually_exclusive_group()
     labels.add_argument(
         "--multi-label",

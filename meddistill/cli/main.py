@@ -15,10 +15,11 @@ import meddistill.cli.explain as explain_commands
 import meddistill.cli.export as export_commands
 import meddistill.cli.runs as runs_commands
 import meddistill.cli.train as train_commands
+import meddistill.cli.trust as trust_commands
 from meddistill.errors import MedDistillError
 
 EXIT_BAD_INPUT = 2
-COMMAND_GROUPS = (train_commands, data_commands, runs_commands, export_commands, explain_commands)
+COMMAND_GROUPS = (train_commands, data_commands, runs_commands, export_commands, explain_commands, trust_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from meddistill.errors import MedDistillError
 from meddistill.io.atomic import atomic_write
 from meddistill.reports.card import model_card
 from meddistill.reports.tables import comparison_table, findings_table, summary_lines
+from meddistill.reports.trust import trust_text
 from meddistill.store.index import RunStore, open_run
 
 
@@ -66,6 +67,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(line)
     if report.agreement:
         print("Agreement with the teacher: " + ", ".join(f"{k} {v:.1%}" for k, v in report.agreement.items()))
+    if report.trust is not None:
+        print()
+        print(trust_text(report.trust))
     return 0
 
 

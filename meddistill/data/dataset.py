@@ -119,6 +119,7 @@ class MedDataset:
         channels: 1 (grey) or 3 (colour): what models are built for.
         image_size: Typical side of the images in pixels (native resolution).
         provenance: Where the data came from: source path, kind, hash, split origin.
+        attributes: Per subgroup column of a labels CSV (``--subgroup-column``), each file's value.
     """
 
     name: str
@@ -127,6 +128,13 @@ class MedDataset:
     channels: int
     image_size: int
     provenance: dict = field(default_factory=dict)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def values(self, split: str, column: str) -> list[str]:
+        """The ``column`` value of each image of ``split`` ("" where the CSV cell is empty)."""
+        data = self.splits[split]
+        found = self.attributes[column]
+        return [found.get(str(path), "") for path in getattr(data, "paths", [])]
 
     @property
     def num_classes(self) -> int:

@@ -142,6 +142,7 @@ def load_folder(
         class_names=layout.class_names,
         channels=channels,
         image_size=size,
+        attributes=layout.attributes,
         provenance={
             "kind": layout.kind,
             "source": str(root.resolve()),

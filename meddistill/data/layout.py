@@ -44,6 +44,7 @@ class Layout:
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, reason)
     task: str = "single_label"  # "multi_label": labels are rows of an (N, K) findings matrix
     findings: dict | None = None  # multi-label: the rule that recognised it and the counts it read
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # subgroup column -> {file path: value}
 
 
 def _hidden(name: str) -> bool:
@@ -259,7 +260,25 @@ def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path
     column = found[0][1].group if grouped else None
     layout = Layout(root, class_names, files, labels, given, kind, description, groups, column, ignored)
     layout.task, layout.findings = task, findings
+    layout.attributes = _attributes(found[0][0], rows, options.subgroup_columns)
     return layout
+
+
+def _attributes(csv_path: Path, rows: list, columns: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Per subgroup column (``--subgroup-column``, matched case-insensitively), each listed file's value."""
+    if not columns:
+        return {}
+    header = read_table(csv_path, limit=0)[0]
+    lower = {name.lower(): name for name in header}
+    out = {}
+    for column in columns:
+        name = lower.get(column.lower())
+        if name is None:
+            raise DataError(
+                f"{csv_path.name} has no column '{column}' for --subgroup-column; choose one of: {', '.join(header)}."
+            )
+        out[column] = {str(r[0]): r[4].get(name, "") for r in rows}
+    return out
 
 
 def _targets(found: list, rows: list, options: DataOptions) -> tuple[str, list[str], list, dict | None]:
@@ -304,6 +323,11 @@ def recognise(root: str | Path, options: DataOptions | None = None) -> Layout:
         layout = _from_csvs(root, split_dirs, images, csvs, options, ignored)
     if root != top:
         layout.description += f", inside the wrapping folder '{root.name}'"
+    if options.subgroup_columns and not layout.attributes:
+        raise DataError(
+            f"{top.name} takes its labels from class folders, so there is no CSV column for --subgroup-column "
+            f"{options.subgroup_columns[0]}; give the labels in a CSV with that column, or remove the option."
+        )
     if not layout.class_names or not any(layout.files.values()):
         raise DataError(f"{top.name} contains no images; add PNG, JPEG, BMP, TIFF or DICOM files.")
     if len(layout.class_names) < 2:

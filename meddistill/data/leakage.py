@@ -115,7 +115,13 @@ class LeakReport:
     near: dict[str, dict] = field(default_factory=dict)
     groups_across: dict[str, int] = field(default_factory=dict)
     copies: dict[str, set[int]] = field(default_factory=dict)  # val/test indices that copy an earlier split
+    shared: dict[str, set[int]] = field(default_factory=dict)  # val/test indices whose patient is in an earlier split
     dropped: dict[str, int] = field(default_factory=dict)
+
+    def leaked(self, split: str = "test") -> list[int]:
+        """The indices of ``split``'s images that copy an image of an earlier split or share its patient (the
+        leak-free figures leave them out)."""
+        return sorted(self.copies.get(split, set()) | self.shared.get(split, set()))
 
     def summary(self) -> dict:
         return {
@@ -125,6 +131,7 @@ class LeakReport:
             "near_method": f"{THUMB}x{THUMB} grey thumbnails correlating at {NEAR_CORRELATION} or more",
             "patients_in_two_splits": self.groups_across,
             "dropped": self.dropped,
+            "leaked_test": self.leaked("test"),  # test indices with a copy or a patient in train or val
         }
 
     @property
@@ -176,6 +183,7 @@ def check(splits: dict[str, Split]) -> LeakReport:
             shared = {g for g in a if g} & {g for g in b if g}
             if shared:
                 report.groups_across[f"{first}-{second}"] = len(shared)
+                report.shared.setdefault(second, set()).update(j for j, g in enumerate(b) if g in shared)
     return report
 
 
@@ -186,4 +194,7 @@ def drop_leaks(splits: dict[str, Split], report: LeakReport) -> dict[str, Split]
         keep = np.array([i for i in range(len(splits[name])) if i not in held], dtype=np.int64)
         out[name] = splits[name].subset(keep)
         report.dropped[name] = len(held)
+        new = {int(old): i for i, old in enumerate(keep)}
+        report.shared[name] = {new[i] for i in report.shared.get(name, set()) if i in new}
+    report.copies = {}
     return out

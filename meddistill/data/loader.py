@@ -56,7 +56,8 @@ def _load(source: str | Path, seed: int, verify: str, options: DataOptions) -> M
             dataset.provenance["layout"] += f", inside the wrapping folder '{root.name}'"
         return dataset
     anywhere = ("drop_duplicates", "multi_label")  # the rest name CSV columns or file patterns
-    folder_only = [f"--{name.replace('_', '-')}" for name in options.given() if name not in anywhere]
+    flags = {"subgroup_columns": "subgroup-column"}
+    folder_only = [f"--{flags.get(n, n.replace('_', '-'))}" for n in options.given() if n not in anywhere]
     if folder_only:
         raise DataError(f"{folder_only[0]} applies to folders and zips of images, not to {path.name}; remove it.")
     if path.is_file():

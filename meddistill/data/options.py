@@ -30,6 +30,8 @@ class DataOptions:
             value as one class, None recognises it (``meddistill.data.multilabel``).
         uncertain: How a one-column-per-finding file's -1 ("uncertain") is read: ``ignore`` (left out of the loss
             and the metrics), ``positive`` or ``negative``.
+        subgroup_columns: Labels-CSV columns (sex, age, view position, site) kept per image for the per-group
+            test figures (``MedDataset.attributes``).
     """
 
     file_column: str | None = None
@@ -40,8 +42,10 @@ class DataOptions:
     drop_duplicates: bool = False
     multi_label: bool | None = None
     uncertain: str = "ignore"
+    subgroup_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "subgroup_columns", tuple(self.subgroup_columns or ()))
         if self.uncertain not in UNCERTAIN_POLICIES:
             raise DataError(
                 f"--uncertain {self.uncertain} is not a policy; choose one of: {', '.join(UNCERTAIN_POLICIES)}."
@@ -67,7 +71,11 @@ class DataOptions:
     def given(self) -> dict:
         """The options that differ from the defaults (what a summary records)."""
         defaults = {f.name: f.default for f in fields(self)}
-        return {k: v for k, v in asdict(self).items() if v != defaults[k] and v is not None}
+        return {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+            if v != defaults[k] and v is not None
+        }
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

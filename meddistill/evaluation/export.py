@@ -198,13 +198,30 @@ def _softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=1)
 
 
+class Tempered(nn.Module):
+    """A model whose logits are divided by its val-fitted temperature (one, or one per finding), so an exported file
+    gives calibrated probabilities (``meddistill.evaluation.calibration``): (B, C, S, S) -> (B, K) logits / T."""
+
+    def __init__(self, model: nn.Module, temperature: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("temperature", torch.tensor(temperature, dtype=torch.float32).reshape(1, -1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images) / self.temperature
+
+
 def compare_outputs(
-    run: Callable, model: nn.Module, chunks: Iterable[torch.Tensor], activation: Callable | None = None
+    run: Callable,
+    model: nn.Module,
+    chunks: Iterable[torch.Tensor],
+    activation: Callable | None = None,
+    findings: bool = False,
 ) -> tuple[np.ndarray, float, float]:
     """(exported probabilities (N, K), max |p_exported - p_torch|, agreement) over image chunks.
 
-    ``activation`` turns logits into probabilities (default softmax, where agreement is the same-argmax fraction;
-    for a sigmoid per finding, agreement is the fraction of (image, finding) calls at 0.5 that match)."""
+    ``activation`` turns logits into probabilities (default softmax); agreement is the same-argmax fraction, or for
+    ``findings`` (a sigmoid per finding) the fraction of (image, finding) calls at 0.5 that match."""
     model = model.to("cpu").eval()
     activation = activation or _softmax
     probs, max_diff, same, total = [], 0.0, 0, 0
@@ -213,7 +230,7 @@ def compare_outputs(
             reference = activation(model(images).float())
         exported = activation(run(images).float())
         max_diff = max(max_diff, float((exported - reference).abs().max()))
-        if activation is _softmax:
+        if not findings:
             same, total = same + int((exported.argmax(1) == reference.argmax(1)).sum()), total + len(images)
         else:
             same, total = same + int(((exported >= 0.5) == (reference >= 0.5)).sum()), total + exported.numel()

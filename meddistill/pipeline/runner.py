@@ -34,6 +34,7 @@ from meddistill.pipeline.guards import headline_student, teacher_check
 from meddistill.pipeline.plan import fit_budget
 from meddistill.pipeline.search import search
 from meddistill.pipeline.train_on import best_val, train_on
+from meddistill.pipeline.trust import calibrated, check_trust_settings, data_inputs, save_predictions, trust_of
 from meddistill.settings.config import RunConfig
 from meddistill.settings.sources import AUTO_METHOD, val_scores
 from meddistill.store.layout import (
@@ -42,11 +43,9 @@ from meddistill.store.layout import (
     DATASET_FILE,
     EXTERNAL_TEACHER_FILES,
     METRICS_FILE,
-    PREDICTIONS_FILE,
     ROLES,
     SEARCH_FILE,
     RunFolder,
-    predictions_key,
 )
 from meddistill.store.report import ModelEntry, Report, Verdict
 from meddistill.training import distributed as dist
@@ -184,6 +183,7 @@ def execute(
         config = config.replace(world_size=dist.world_size())
     dataset = dataset or config.load_data()
     check_method(config, dataset.task)
+    check_trust_settings(config, dataset)
     config = budgeted(config.for_data(dataset.image_size), dataset)
     keeper = _history_keeper(run_dir, callback)
     ctx = RunContext.open(config, run_dir, callback=keeper, should_stop=should_stop, dataset=dataset)
@@ -228,30 +228,33 @@ def execute(
     )
     if not dist.is_main():
         return report
+    val = {r: best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
+    report.headline, report.headline_reason = headline_student(val, ctx.task.headline)
+    val_labels, extra = ctx.dataset.splits["val"].labels, data_inputs(ctx.dataset)
+    report.trust = trust_of(ctx, labels, probs, val_labels, val_probs, extra, report.headline)
+    cal = {r: calibrated(report.trust, r, probs[r], ctx.task.name) for r in roles}  # what every figure reads
+    cal_val = {r: calibrated(report.trust, r, val_probs[r], ctx.task.name) for r in roles}
     for role in roles:
         model = models[role].eval()
         deployed = deployed_latency(
             model, role, folder, ctx.batches["train"], ctx.threads, config.latency_runs, config.seed
         )
         model.to(device)
-        report.models[role] = _model_entry(ctx, model, results[role], probs[role], deployed, val_probs[role])
-    val = {r: best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
+        report.models[role] = _model_entry(ctx, model, results[role], cal[role], deployed, cal_val[role])
     if "teacher" in report.models:
         scores = None if ctx.teacher.trains else val_scores(models["teacher"], ctx.batches["val"], device)
         report.models["teacher"].source = ctx.teacher.record(scores)
         report.teacher_check = teacher_check(
             val["teacher"] or scores or {}, val.get("student_scratch", {}), *trained_on, metric=ctx.task.headline
         )
-    report.headline, report.headline_reason = headline_student(val, ctx.task.headline)
     if folder.file(SEARCH_FILE).is_file():
         report.search = json.loads(folder.file(SEARCH_FILE).read_text(encoding="utf-8"))
-    found = verdicts(labels, probs, val, seed=config.seed, groups=ctx.dataset.splits["test"].groups)
+    found = verdicts(labels, cal, val, seed=config.seed, groups=ctx.dataset.splits["test"].groups)
     report.verdict = {key: Verdict.from_dict(v) for key, v in found.items()}
     if "teacher" in probs:
-        report.agreement = {r: ctx.task.agreement(probs["teacher"], probs[r]) for r in roles if r != "teacher"}
+        report.agreement = {r: ctx.task.agreement(cal["teacher"], cal[r]) for r in roles if r != "teacher"}
     report.seconds = time.time() - started
-    arrays = {predictions_key(role): probs[role] for role in roles}
-    atomic_write(folder.file(PREDICTIONS_FILE), lambda tmp: np.savez(open(tmp, "wb"), labels=labels, **arrays))
+    save_predictions(folder, labels, probs, val_labels, val_probs, extra)
     folder.write_report(report)
     return report
 

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,11 @@ from meddistill.evaluation.significance import RESAMPLES, bootstrap_interval
 from meddistill.explain.methods import available_explainers
 from meddistill.explain.overlay import overlay
 from meddistill.explain.pair import explain_pair
+from meddistill.pipeline.trust import calibrated
+from meddistill.reports.card_html import reliability_svg
+from meddistill.reports.card_trust import rows_table, trust_limitations, trust_sections
 from meddistill.reports.tables import findings_rows, guard_lines, teacher_line
+from meddistill.reports.trust import leak_rows
 from meddistill.store.layout import LABELS, ROLES, RunFolder, predictions_key
 from meddistill.store.report import Report
 from meddistill.store.reviews import VERDICTS, ReviewStore
@@ -120,6 +125,15 @@ def _limitations(facts: dict, report: Report) -> list[str]:
     return notes
 
 
+def _leak_headline(report: Report) -> str:
+    """The leak-free table first, when leaks were found: the figures to read."""
+    rows = leak_rows(report.trust) if report.trust else []
+    if not rows:
+        return ""
+    sentence = next(s for s in report.trust.sentences if "copy a train or val image" in s)
+    return f"<p><b>Read the leak-free figures.</b> {html.escape(sentence)}</p>{rows_table(rows)}"
+
+
 def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
     """Everything the model card shows, from the run folder (``report.json``, ``predictions.npz``, ``config.json``,
     ``dataset.json``, the models, and the review log).
@@ -131,7 +145,11 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
     report, config = folder.report(), folder.config()
     saved = folder.predictions()
     labels = saved["labels"]
-    probs = {role: saved[predictions_key(role)] for role in ROLES if predictions_key(role) in saved}
+    probs = {  # calibrated, as every figure of the card
+        role: calibrated(report.trust, role, saved[predictions_key(role)], report.task)
+        for role in ROLES
+        if predictions_key(role) in saved
+    }
     dataset = report.dataset
     facts = {
         "run_id": report.run_id,
@@ -178,7 +196,9 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
         tallies[review["verdict"]] = tallies.get(review["verdict"], 0) + 1
     facts["reviews"] = tallies
     facts["findings"] = findings_rows(report)
-    facts["limitations"] = _limitations(facts, report)
+    facts["limitations"] = _limitations(facts, report) + trust_limitations(report.trust, report.headline)
+    facts["trust_html"] = trust_sections(report.trust, report.headline, reliability_svg) if report.trust else ""
+    facts["leak_headline"] = _leak_headline(report)
     facts["examples"] = _examples(folder, facts, labels, probs) if examples else []
     return facts
 

@@ -163,14 +163,15 @@ trained at {facts["train_image_size"]} px.</p>
 <h2>Training settings</h2>
 <table>{settings}<tr><th>teacher source</th><td>{_esc(source)}</td></tr></table>
 <h2>Results on the test split ({facts["test_images"]} images)</h2>
+{facts["leak_headline"]}
 {_models_table(facts)}
 {_findings_table(facts)}
 <p class="muted">95 % intervals: percentile bootstrap over the test images (2,000 resamples). Latency: median of
 batch-1 calls on {_esc(facts["cpu"])}, {facts["threads"]} threads; "as deployed" is the exported ONNX model in ONNX
 Runtime.</p>
 <ul>{"".join(f"<li>{_esc(v)}</li>" for v in facts["verdicts"])}</ul>
-<h2>Calibration</h2><div class="svgs">{svgs}</div>
-<p class="muted">Bars: accuracy of the predictions in each confidence bin; the dashed diagonal is perfect
+{facts["trust_html"] or f'<h2>Calibration</h2><div class="svgs">{svgs}</div>'}
+<p class="muted">Reliability bars: accuracy of the predictions in each confidence bin; the dashed diagonal is perfect
 calibration. ECE: expected calibration error (lower is better).</p>
 <h2>Example cases ({_esc(facts.get("example_method", "Grad-CAM"))} of both models)</h2>
 {_cases(facts)}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from meddistill.data.tensors import Batches
 from meddistill.evaluation.export import (
     CHUNK,
     EXPORTS,
+    Tempered,
     calibration_images,
     compare_outputs,
     export_model,
@@ -15,11 +18,14 @@ from meddistill.evaluation.export import (
     load_exported,
 )
 from meddistill.io.atomic import atomic_write_json
-from meddistill.store.layout import EXPORTS_DIR, RunFolder, check_role
+from meddistill.pipeline.trust import calibrated
+from meddistill.store.layout import EXPORTS_DIR, RunFolder, check_role, predictions_key
 from meddistill.tasks import task_for
 
 
-def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str | Path | None = None) -> dict:
+def export_run(
+    run_dir: str | Path, fmt: str, role: str = "student_kd", out: str | Path | None = None, raw: bool = False
+) -> dict:
     """Export one model of a finished run and check it on the run's whole test split.
 
     Args:
@@ -27,11 +33,14 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
         fmt: A name from ``meddistill.evaluation.available_formats()``.
         role: "teacher", "student_scratch" or "student_kd".
         out: Output file (default ``<run_dir>/exports/<role><ext>``, ext .pt, .onnx or .int8.onnx).
+        raw: Export the raw logits; by default the file divides them by the model's val-fitted temperature, so its
+            probabilities are the calibrated ones every page shows.
 
     Returns:
-        path, format, role, max_abs_prob_diff, agreement (vs the PyTorch model; per finding at 0.5 for findings),
-        size_bytes, and test_acc / test_auc of the exported model itself (for
-        int8 that is the quantized model). The same figures are written to
+        path, format, role, temperature (None: raw), max_abs_prob_diff, agreement (vs the PyTorch model, tempered
+        alike; per finding at 0.5 for findings), max_abs_diff_vs_report (vs the run's stored test probabilities with
+        the temperature applied: the parity of the calibration), size_bytes, and test_acc / test_auc of the
+        exported model itself (for int8 that is the quantized model). The same figures are written to
         ``<run_dir>/exports/<role>.<fmt>.json``.
 
     Raises:
@@ -41,6 +50,11 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
     extension = format_extension(fmt)
     folder = RunFolder(run_dir)
     model = folder.load_model(check_role(role))
+    report = folder.report()
+    trust = report.trust if report is not None else None
+    temperature = None if raw or trust is None or role not in trust.models else trust.models[role].temperature
+    if temperature is not None:
+        model = Tempered(model, temperature)
     config, summary = folder.config(), folder.summary()
     channels, size = summary["channels"], summary["train_image_size"]
     dataset = config.load_data()
@@ -54,8 +68,10 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
     export_model(model, fmt, path, channels, size, calibration)
     chunks = (images for images, _, _ in test.iterate(CHUNK))
     task = task_for(dataset.task)
-    probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks, task.activation)
+    probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks, task.activation, task.findings)
     labels = dataset.splits["test"].labels
+    saved = folder.predictions()
+    stored = calibrated(trust, role, saved[predictions_key(role)], task.name, raw=temperature is None)
     _, test_acc, test_auc, _ = task.val_scores(labels, probs)  # accuracy (per label for findings) and (macro) AUC
     result = {
         "path": str(path),
@@ -63,6 +79,8 @@ def export_run(run_dir: str | Path, fmt: str, role: str = "student_kd", out: str
         "role": role,
         "max_abs_prob_diff": max_diff,
         "agreement": same,
+        "temperature": temperature,
+        "max_abs_diff_vs_report": float(np.abs(probs - stored).max()) if stored.shape == probs.shape else None,
         "size_bytes": path.stat().st_size,
         "test_acc": test_acc,
         "test_auc": test_auc,

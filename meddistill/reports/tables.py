@@ -124,6 +124,7 @@ def headline(report: Report) -> list[tuple[str, str, str | None]]:
         (f"Student {name} ({which})", task.figure(student.test), f"{delta:+.1%}" if key == "acc" else f"{delta:+.3f}"),
     ]
     cards[1] = (*cards[1][:2], f"{cards[1][2]} vs teacher")
+    cards[:2] = _leak_free_cards(report, role, cards[:2]) or cards[:2]
     gain = distillation_gain(report)
     if gain and key == "acc":
         cards.append(("Distillation gain", f"{gain['acc']:+.1%} ACC", f"{gain['auc']:+.3f} AUC vs scratch"))
@@ -139,6 +140,25 @@ def headline(report: Report) -> list[tuple[str, str, str | None]]:
         cards.append(("Speed-up (PyTorch eager)", f"{eager:.1f}x", f"{student.latency_ms_b1:.2f} ms per image"))
     cards.append(("Compression", f"{teacher.params / student.params:.0f}x", f"{student.size_mb:.2f} MB"))
     return cards
+
+
+def _leak_free_cards(report: Report, role: str, cards: list) -> list | None:
+    """The teacher's and the headline student's lead figure on the leak-free test images, when a leak was found (the
+    figure on all test images in the delta line)."""
+    trust = report.trust
+    if trust is None or any(
+        trust.models.get(r) is None or trust.models[r].leak_free is None for r in ("teacher", role)
+    ):
+        return None
+    out = []
+    for (label, _, _), r in zip(cards, ("teacher", role)):
+        leak = trust.models[r].leak_free
+        key = "acc" if "acc" in leak["clean"] else "auc"
+        shown = (lambda v: f"{v:.1%}") if key == "acc" else (lambda v: f"{v:.3f}")
+        value = f"{shown(leak['clean'][key])}"
+        detail = f"{leak['n_clean']} of {leak['n']} images; {shown(leak['full'][key])} on all"
+        out.append((f"{label}, leak-free", value, detail))
+    return out
 
 
 def guard_lines(report: Report) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.loader import load_dataset
 from meddistill.data.options import DataOptions
 from meddistill.distillation.base import METHODS
+from meddistill.evaluation.trust import TrustSettings
 from meddistill.io.atomic import atomic_write_json
 from meddistill.models.factory import check_model_name, is_timm_model
 from meddistill.settings.declarations import SETTINGS, Setting
@@ -115,6 +116,10 @@ class _RunConfigMethods:
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
             (self.threads >= 0, f"threads must be 0 (automatic) or more, got {self.threads}"),
             (self.checkpoint_seconds >= 0, f"checkpoint_seconds must be 0 or more, got {self.checkpoint_seconds}"),
+            (
+                self.target_sensitivity is None or self.target_specificity is None,
+                "give --target-sensitivity or --target-specificity, not both: one operating point is chosen",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -128,6 +133,14 @@ class _RunConfigMethods:
     def data_options(self) -> DataOptions:
         """How the dataset is read (labels-CSV columns, patient key, duplicates)."""
         return DataOptions(**{name: getattr(self, name) for name in DataOptions.names()})
+
+    def trust_settings(self) -> TrustSettings:
+        """How the operating points are chosen (``meddistill.evaluation.trust``)."""
+        if self.target_sensitivity is not None:
+            return TrustSettings("sensitivity", self.target_sensitivity, self.positive_class)
+        if self.target_specificity is not None:
+            return TrustSettings("specificity", self.target_specificity, self.positive_class)
+        return TrustSettings("youden", None, self.positive_class)
 
     def load_data(self, verify: str = "sample") -> MedDataset:
         """The run's dataset, read with its seed and data options (the same splits every time)."""

@@ -24,6 +24,13 @@ declare(
     optional=True,
     cli=False,
 )
+declare(
+    "subgroup_columns",
+    [],
+    "labels-CSV columns (sex, age, view position, site) whose values give per-group test figures",
+    kind=list,
+    cli=False,
+)
 declare("uncertain", "ignore", "how a per-finding column's -1 is read: ignore, positive, negative", cli=False)
 declare("teacher", "resnet18", "teacher architecture: one of MedDistill's models or any timm name (timm/NAME)")
 declare("student", "tiny_cnn", "student architecture, likewise")
@@ -99,6 +106,37 @@ declare(
     page="schedule",
     label="Time budget (minutes)",
     none_label="no budget",
+)
+declare(
+    "target_sensitivity",
+    None,
+    "choose each model's operating threshold on val to reach this sensitivity (default: maximal Youden's J)",
+    kind=float,
+    optional=True,
+    minimum=0.5,
+    maximum=0.999,
+    page="advanced",
+    label="Target sensitivity (operating point)",
+    none_label="Youden's J",
+    step=0.01,
+)
+declare(
+    "target_specificity",
+    None,
+    "choose the operating threshold on val to reach this specificity instead",
+    kind=float,
+    optional=True,
+    minimum=0.5,
+    maximum=0.999,
+    step=0.01,
+)
+declare(
+    "positive_class",
+    None,
+    "two classes: the class called positive at the operating point (default: the one not named normal, benign, "
+    "negative or healthy, else the second)",
+    kind=str,
+    optional=True,
 )
 declare("ema_decay", 0.0, "> 0: validate and keep a moving average of the weights", cli=False)
 declare(

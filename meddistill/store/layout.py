@@ -10,7 +10,9 @@ A run folder holds::
                          {role: [{epoch, train_loss, val_loss, val_acc, val_auc, seconds}]}
     status.json          queued / running / done / failed / cancelled / interrupted, with a message
     report.json          the test metrics, sizes and latencies of every model
-    predictions.npz      test labels and each model's test probabilities
+    predictions.npz      test labels and each model's raw test probabilities; the val labels and probabilities
+                         (operating points are chosen on them again without retraining), the test images' patient
+                         keys, which test images are leak-free, and the subgroup columns' values
     <role>.safetensors   the trained weights of each model
     teacher.onnx / teacher.torchscript.pt  an imported ONNX or TorchScript teacher (instead of teacher.safetensors)
     teacher_logits.safetensors  the teacher's logits on the train split, reused by resume and later students
@@ -69,6 +71,17 @@ def weights_name(role: str) -> str:
 def predictions_key(role: str) -> str:
     """Name of a role's test probabilities in ``predictions.npz``: ``probs_student_kd``."""
     return f"probs_{check_role(role)}"
+
+
+VAL_LABELS_KEY = "val_labels"
+GROUPS_KEY = "test_groups"  # the test images' patient keys ("" for none)
+CLEAN_KEY = "test_clean"  # bool per test image: it copies no train or val image and shares no patient
+SUBGROUP_PREFIX = "subgroup/"  # + column name: the column's value per test image
+
+
+def val_predictions_key(role: str) -> str:
+    """Name of a role's val probabilities in ``predictions.npz``: ``val_probs_student_kd``."""
+    return f"val_{predictions_key(role)}"
 
 
 def _read_json(path: Path) -> dict | None:

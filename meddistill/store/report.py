@@ -22,6 +22,7 @@ from typing import Any
 from meddistill.data.summary import DataCheck, leakage_checks
 from meddistill.errors import MedDistillError
 from meddistill.evaluation.significance import direction
+from meddistill.evaluation.trust import Trust
 from meddistill.tasks import DEFAULT_TASK, task_for
 
 SCHEMA_VERSION = 1
@@ -158,6 +159,8 @@ class Report:
         teacher_check: Whether the teacher is better than the scratch student on val, and the sentence saying so.
         headline: The student presented as the result (``student_kd`` unless the scratch student is better on val).
         agreement: Per student, the fraction of test images on which it predicts the teacher's class.
+        trust: Calibration, operating points, referral, subgroups and leak-free figures of every model
+            (``meddistill.evaluation.trust``); the models' ``test`` figures use the calibrated probabilities.
     """
 
     run_id: str
@@ -175,6 +178,7 @@ class Report:
     headline: str = "student_kd"  # the student presented as the result: the better of the two on val
     headline_reason: str | None = None
     agreement: dict[str, float] | None = None
+    trust: Trust | None = None
     seconds: float = 0.0
     schema_version: int = SCHEMA_VERSION
 
@@ -219,6 +223,8 @@ class Report:
         values["models"] = {r: ModelEntry.from_dict(m, metrics_type) for r, m in values["models"].items()}
         values["verdict"] = {k: Verdict.from_dict(v) for k, v in values.get("verdict", {}).items()}
         values["data_checks"] = [DataCheck(**c) for c in values.get("data_checks", [])]
+        if values.get("trust") is not None:
+            values["trust"] = Trust.from_dict(values["trust"])
         if values.get("teacher_check") is not None:
             values["teacher_check"] = TeacherCheck(**_known(TeacherCheck, values["teacher_check"]))
         return cls(**values)

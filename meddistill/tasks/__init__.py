@@ -85,6 +85,7 @@ class Task:
     short = ("ACC", "AUC")  # the plain-text table's names of ``acc`` and ``auc``
     note: str | None = None  # a line under the plain-text table, when its figures need one
     findings = False  # each output is a finding with its own probability (pick one to explain, filter by it)
+    kind = "softmax"  # how logits become probabilities, as calibration reads it (softmax or sigmoid)
 
     def figure(self, test) -> str:
         """The lead figure of one model's test metrics, formatted (``card``)."""
@@ -175,6 +176,7 @@ class MultiLabel(Task):
     card = ("auc", "macro AUC")
     short = ("lblACC", "mAUC")
     findings = True
+    kind = "sigmoid"
     note = "mAUC: macro AUC over findings (the headline); lblACC: accuracy over every label, not the headline."
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
