@@ -13,6 +13,7 @@ from meddistill.data.tensors import Batches, image_tensor
 from meddistill.explain.faithfulness import faithfulness
 from meddistill.explain.methods import map_resolution
 from meddistill.explain.pair import explain_pair, mean_saliency_agreement
+from meddistill.pipeline.trust import calibrated
 from meddistill.store.layout import RunFolder, predictions_key
 
 FILTERS = ("all", "correct", "wrong", "disagree")
@@ -33,13 +34,17 @@ def case_table(run_dir: str | Path, class_names: list[str], names: list[str] | N
     """One row per test image: truth, teacher and distilled-student predictions, confidence, flags.
 
     Args:
-        run_dir: A finished run folder (reads ``predictions.npz``).
+        run_dir: A finished run folder (reads ``predictions.npz``; confidences are calibrated).
         class_names: The run's class names.
         names: Optional display names of the test images (file names).
     """
-    saved = RunFolder(run_dir).predictions()
+    folder = RunFolder(run_dir)
+    saved, report = folder.predictions(), folder.report()
     labels = saved["labels"]
-    teacher, student = saved[predictions_key("teacher")], saved[predictions_key("student_kd")]
+    trust, task = (report.trust, report.task) if report is not None else (None, "single_label")
+    # calibrated, as every page shows them (the val-fitted temperature of each model)
+    teacher = calibrated(trust, "teacher", saved[predictions_key("teacher")], task)
+    student = calibrated(trust, "student_kd", saved[predictions_key("student_kd")], task)
     if labels.ndim == 2:
         return _findings_cases(labels, teacher, student, class_names, names)
     rows = []
