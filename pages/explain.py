@@ -11,6 +11,7 @@ from meddistill.tasks import DEFAULT_TASK, task_for
 from meddistill.views.cases import (
     FILTER_LABELS,
     FILTERS,
+    calibrated_answer,
     case_label,
     case_table,
     explain_case,
@@ -117,11 +118,14 @@ with guarded("Could not open this run"):
     )
     for column, role, label in ((cols[1], "teacher", LABELS["teacher"]), (cols[2], "student", LABELS["student_kd"])):
         explanation = result[role]
-        said = f"{classes[explanation.predicted]} ({max(explanation.probabilities):.1%})"
+        probs = calibrated_answer(
+            record.path, "teacher" if role == "teacher" else "student_kd", explanation.probabilities
+        )
+        said = f"{classes[explanation.predicted]} ({max(probs):.1%})"
         if task.findings:
-            said = f"{classes[result['target']]} {explanation.probabilities[result['target']]:.1%}"
+            said = f"{classes[result['target']]} {probs[result['target']]:.1%}"
         column.image(overlay(image, explanation.saliency, opacity), caption=f"{label}: {said}", width="stretch")
-        column.caption(" · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, explanation.probabilities)))
+        column.caption("calibrated: " + " · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, probs)))
     agreement = result["agreement"]
     a, b = st.columns(2)
     a.metric(

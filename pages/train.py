@@ -8,8 +8,10 @@ from meddistill.distillation import available_methods, method_summary
 from meddistill.services.teachers import check_teacher
 from meddistill.settings.config import PRESETS
 from meddistill.settings.declarations import page_settings
+from meddistill.settings.files import settings_text
 from meddistill.settings.sources import AUTO_METHOD, PRETRAINED_DEFAULTS
 from meddistill.store.index import ACTIVE, RunStatus
+from meddistill.tracking import available_trackers
 from meddistill.views.dashboard import (
     config_from_fields,
     data_options_for,
@@ -98,6 +100,14 @@ with st.expander("New run", expanded=not jobs.active()):
         if page_settings("advanced"):
             with st.expander("Advanced settings"):
                 fields |= section_fields(st, "advanced", p, preset)
+                fields["log_to"] = st.multiselect(
+                    "Log to",
+                    available_trackers(),
+                    default=p["log_to"],
+                    key="log_to",
+                    help="Also log the run to TensorBoard (event files in the run folder) or MLflow (a file store "
+                    'in MEDDISTILL_HOME/mlruns): pip install -e ".[tracking]".',
+                )
         fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
         fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
@@ -107,6 +117,14 @@ with st.expander("New run", expanded=not jobs.active()):
                     st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit
             st.markdown("**Plan**")
             st.text(plan_text(config))
+            st.download_button(
+                "Settings file (YAML)",
+                settings_text(config),
+                file_name="run.yaml",
+                mime="text/yaml",
+                key="settings_file",
+                help="The settings of the run this starts: `meddistill run --config run.yaml` runs it headless.",
+            )
             if st.button("Start training", type="primary"):
                 st.session_state["run_id"] = jobs.submit(config)
                 st.toast("Queued: training starts as soon as the worker is free.")

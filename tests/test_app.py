@@ -64,23 +64,25 @@ def test_upload_zip_with_labels_csv_pick_columns(chest_folder, tmp_path):
     import zipfile
 
     buffer = io.BytesIO()
-    rows = ["img,finding,patient"]
+    rows = ["img,finding,patient,Sex"]
     with zipfile.ZipFile(buffer, "w") as archive:
         for cls in ("NORMAL", "PNEUMONIA"):
-            for path in sorted((chest_folder / "train" / cls).glob("*.jpeg"))[:8]:
+            for i, path in enumerate(sorted((chest_folder / "train" / cls).glob("*.jpeg"))[:8]):
                 archive.write(path, f"xrays/images/{path.name}")
-                rows.append(f"{path.name},{cls.lower()},{path.name[:9]}")
+                rows.append(f"{path.name},{cls.lower()},{path.name[:9]},{'FM'[i % 2]}")
         archive.writestr("xrays/metadata.csv", "\n".join(rows) + "\n")
     at = open_page("pages/data.py").run()
     at.file_uploader(key="upload").upload("xrays.zip", buffer.getvalue(), "application/zip").run()
-    assert at.dataframe[0].value.shape == (5, 3)  # the first rows, before anything is stored
+    assert at.dataframe[0].value.shape == (5, 4)  # the first rows, before anything is stored
     assert not at.checkbox(key="csv_use").value  # no column recognised: not used until the user picks
     at.checkbox(key="csv_use").check().run()
     at.selectbox(key="col_file").set_value("img")
     at.selectbox(key="col_label").set_value("finding").run()
+    assert at.multiselect(key="col_subgroups").value == ["Sex"]  # recognised as a subgroup column, and offered
     at.button(key="store_upload").click().run()
     assert not at.exception and not at.error, at.error
     assert "Ready: xrays" in at.success[0].value
+    assert at.session_state["data_options"]["subgroup_columns"] == ["Sex"]
     assert any("label column 'finding'" in m.value for m in at.markdown)
     at.switch_page("pages/train.py").run()
     assert not at.exception

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from meddistill.evaluation.calibration import apply_temperature, brier_score, fit_temperature, logits_of, nll
+from meddistill.evaluation.findings import macro_auc
 from meddistill.evaluation.metrics import auc_score
 from meddistill.evaluation.operating import at_threshold, choose_threshold
 from meddistill.evaluation.referral import coverage_reaching, referral_table, risk_coverage
@@ -178,7 +179,10 @@ def test_assess_findings_fits_one_temperature_and_one_threshold_per_finding():
         TrustSettings("sensitivity", 0.9),
     )
     model = trust.models["student_kd"]
-    assert len(model.temperature) == 3 and model.referral is None and trust.positive is None
+    assert len(model.temperature) == 3 and model.referral["metric"] == "macro AUC" and trust.positive is None
+    assert model.referral["table"][0]["value"] == pytest.approx(
+        macro_auc(y, apply_temperature(probs, model.temperature, "sigmoid"))
+    )
     assert [p.name for p in model.operating] == ["a", "b", "c"]
     assert all(p.val["sensitivity"] >= 0.9 for p in model.operating)
     assert model.ece <= model.ece_raw + 1e-9

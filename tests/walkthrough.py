@@ -71,9 +71,21 @@ def stop_server(process: subprocess.Popen) -> str:
     return out.decode(errors="replace")
 
 
+MENU_LINKS = "[data-testid=stSidebar] [data-testid=stPageLink-NavLink]"  # the titled menu every page draws
+
+
+def headline_cards(report: dict) -> list[str]:
+    """The first two headline cards Compare and Home show for a report.json: teacher and headline student ACC, on
+    the leak-free test images when the leak checks found copies (BreastMNIST's test split has some)."""
+    figures = {r: m["test"]["acc"] for r, m in report["models"].items()}
+    if (report.get("trust") or {}).get("models", {}).get("teacher", {}).get("leak_free"):
+        figures = {r: m["leak_free"]["clean"]["acc"] for r, m in report["trust"]["models"].items()}
+    return [f"{figures['teacher']:.1%}", f"{figures[report['headline']]:.1%}"]
+
+
 def sidebar_titles(page) -> list[str]:
     """The navigation's entries as shown (the icon's name, when rendered as text, comes first)."""
-    return [t.strip().split("\n")[-1] for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+    return [t.strip().split("\n")[-1] for t in page.locator(MENU_LINKS).all_inner_texts()]
 
 
 def curve_points(page) -> tuple[int, int]:
@@ -130,19 +142,19 @@ def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -
     seen["report"] = json.loads((run_dir / "report.json").read_text())
 
     page.get_by_role("link", name="Open Compare").click()
-    page.get_by_text("Teacher ACC", exact=True).wait_for()
+    page.get_by_text(re.compile(r"^Teacher ACC")).first.wait_for()
     page.locator(".js-plotly-plot").nth(3).wait_for()
     time.sleep(3)
     seen["metrics"] = page.locator("[data-testid=stMetricValue]").all_inner_texts()
     tall_screenshot(page, shots / "compare.png", 2200)
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain", exact=True).click()
+    page.locator(MENU_LINKS).get_by_text("Explain", exact=True).click()
     page.get_by_text("Does each map show what the model uses?").wait_for(timeout=180_000)
     page.locator(".js-plotly-plot").first.wait_for()
     time.sleep(3)
     tall_screenshot(page, shots / "explain.png", 2000)
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Review", exact=True).click()
+    page.locator(MENU_LINKS).get_by_text("Review", exact=True).click()
     page.get_by_text(re.compile(r"Scan as stored")).wait_for(timeout=120_000)
     time.sleep(2)
     tall_screenshot(page, shots / "review.png", 1300)
@@ -151,7 +163,7 @@ def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -
     page.get_by_text(re.compile(r"Saved: agree")).wait_for(timeout=60_000)
     seen["review"] = "agree"
 
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Compare", exact=True).click()
+    page.locator(MENU_LINKS).get_by_text("Compare", exact=True).click()
     page.get_by_role("button", name="Prepare the model card").click()
     with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Download model card").click()
@@ -169,7 +181,7 @@ def explain_shot(page, url: str, path: Path) -> None:
     """The Explain page of the latest finished run of a server's MEDDISTILL_HOME, as one tall screenshot."""
     page.goto(url)  # through Home: a deep link right after the server starts can show Streamlit's file-name sidebar
     page.get_by_text("Recent runs").wait_for(timeout=120_000)
-    page.locator("[data-testid=stSidebarNav]").get_by_text("Explain", exact=True).click()
+    page.locator(MENU_LINKS).get_by_text("Explain", exact=True).click()
     page.get_by_text("Does each map show what the model uses?").wait_for(timeout=300_000)
     page.locator(".js-plotly-plot").first.wait_for()
     tall_screenshot(page, path, 2000)

@@ -12,7 +12,9 @@ from meddistill.io.atomic import atomic_write
 from meddistill.reports.card import model_card
 from meddistill.reports.tables import comparison_table, findings_table, summary_lines
 from meddistill.reports.trust import trust_text
+from meddistill.settings.files import settings_text
 from meddistill.store.index import RunStore, open_run
+from meddistill.store.layout import CARD_FILE
 
 
 def add_commands(commands) -> None:
@@ -24,9 +26,14 @@ def add_commands(commands) -> None:
     show.set_defaults(func=cmd_show)
     card = commands.add_parser("card", help="write a run's model card: one self-contained HTML file")
     card.add_argument("run", help="run id (or prefix) or run folder")
-    card.add_argument("--out", default="card.html", help="output file (default card.html)")
+    card.add_argument("--out", default=CARD_FILE, help=f"output file (default {CARD_FILE})")
     card.add_argument("--no-examples", action="store_true", help="leave out the example cases and their maps")
     card.set_defaults(func=cmd_card)
+    settings = commands.add_parser(
+        "config", help="print a run's settings as a file that runs it again: meddistill run --config FILE"
+    )
+    settings.add_argument("run", help="run id (or prefix) or run folder")
+    settings.set_defaults(func=cmd_config)
     imported = commands.add_parser("import", help="add a run folder made elsewhere (e.g. with torchrun) to the index")
     imported.add_argument("run_dir")
     imported.set_defaults(func=cmd_import)
@@ -82,6 +89,11 @@ def cmd_card(args: argparse.Namespace) -> int:
     except OSError as error:
         raise MedDistillError(f"Could not write {out} ({error.strerror or error}); check the folder exists.") from None
     print(f"Model card of run {folder.path.name} written to {out} ({len(html) / 1e3:.0f} kB, opens offline).")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(settings_text(open_run(args.run, RunStore()).config()), end="")
     return 0
 
 

@@ -16,14 +16,15 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, findings_checks, leakage_warnings
 from meddistill.errors import MedDistillError
-from meddistill.pipeline.lifecycle import run_recorded
 from meddistill.pipeline.plan import describe_plan, plan_run
 from meddistill.pipeline.runner import budgeted, execute
 from meddistill.pipeline.train_on import plan_line
 from meddistill.reports.tables import comparison_table, findings_table, summary_lines
 from meddistill.services.teachers import check_teacher
+from meddistill.services.tracked import tracked_run
 from meddistill.settings.config import PRESETS, RunConfig
 from meddistill.settings.declarations import SETTINGS, add_setting_options
+from meddistill.settings.files import merged, read_settings
 from meddistill.settings.sources import AUTO_METHOD
 from meddistill.store.index import ACTIVE, RunStatus, RunStore, open_run
 from meddistill.store.layout import CONFIG_FILE
@@ -36,8 +37,13 @@ def add_commands(commands) -> None:
     run = commands.add_parser("run", help="train teacher, scratch student and distilled student")
     run.add_argument(
         "--data",
-        required=True,
-        help="a .npz, a folder or .zip of class folders, or a MedMNIST name such as breastmnist",
+        help="a .npz, a folder or .zip of class folders, or a MedMNIST name such as breastmnist (or data: in --config)",
+    )
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a settings file (YAML or JSON, the settings' own names; `meddistill config RUN` writes one); the flags "
+        "you also give override it",
     )
     run.add_argument(
         "--preset", choices=list(PRESETS), help="settings preset (default: thorough with a GPU, cpu without)"
@@ -70,12 +76,19 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     """The validated ``RunConfig`` of ``meddistill run``'s options (a local data path made absolute)."""
     names = [s.name for s in SETTINGS.values() if s.cli] + list(DataOptions.names())
     overrides = {name: getattr(args, name) for name in names}
+    preset, data = args.preset, args.data
+    if getattr(args, "config", None):
+        from_file = read_settings(args.config)
+        preset, data = preset or from_file.pop("preset", None), data or from_file.pop("data", None)
+        from_file.pop("preset", None), from_file.pop("data", None)
+        overrides = merged(from_file, overrides)
+    if not data:
+        raise MedDistillError("give the data to train on: --data, or data: in the --config file.")
     if getattr(args, "teacher_from", None):
         overrides.update(reused_teacher(args.teacher_from, overrides))
-    data = args.data
     if Path(data).expanduser().exists():
         data = str(Path(data).expanduser().resolve())
-    return RunConfig.from_preset(args.preset, data=data, **overrides).validate()
+    return RunConfig.from_preset(preset, data=data, **overrides).validate()
 
 
 class ProgressBars:
@@ -115,7 +128,7 @@ def train(store: RunStore | None, run: str, is_main: bool = True, dataset: MedDa
     bars = ProgressBars() if is_main else None
     try:
         if is_main:
-            report = run_recorded(store, run, callback=bars, dataset=dataset)
+            report = tracked_run(store, run, callback=bars, dataset=dataset)
         else:
             report = execute(RunConfig.load(Path(run) / CONFIG_FILE), run)
     except KeyboardInterrupt:

@@ -56,6 +56,41 @@ def referral_table(correct: np.ndarray, confidence: np.ndarray, refer: tuple[flo
     return rows
 
 
+def selective_metric(metric, labels: np.ndarray, probs: np.ndarray, confidence: np.ndarray, points: int = 21) -> dict:
+    """A metric (e.g. the macro AUC over findings) on the most confident cases against coverage, for outputs that
+    are not right or wrong as a whole (several findings per image).
+
+    Args:
+        metric: ``metric(labels, probs) -> float`` (NaN when undefined on a subset).
+        labels, probs: (N, K) of the test images.
+        confidence: (N,) how sure the model is of each image.
+        points: Coverages from 1/N to 1.
+
+    Returns:
+        ``{"coverage": [...], "value": [...]}`` and ``table``: per referred fraction (``REFER``, 0 first) the cases
+        kept and the metric on them.
+    """
+    order = np.argsort(-confidence, kind="stable")
+    n = len(order)
+    ks = np.unique(np.clip(np.round(np.linspace(0, 1, points) * n).astype(int), 1, n))
+    curve = {
+        "coverage": (ks / n).round(5).tolist(),
+        "value": [float(metric(labels[order[:k]], probs[order[:k]])) for k in ks],
+    }
+    table = []
+    for fraction in (0.0, *REFER):
+        k = kept(n, fraction)
+        table.append(
+            {
+                "refer": fraction,
+                "kept": k,
+                "coverage": k / n,
+                "value": float(metric(labels[order[:k]], probs[order[:k]])),
+            }
+        )
+    return {"curve": curve, "table": table}
+
+
 def coverage_reaching(correct: np.ndarray, confidence: np.ndarray, target: float) -> float | None:
     """The largest coverage whose selective accuracy is at or above ``target``, or None if no coverage reaches it."""
     accuracy = _ranked(correct.astype(float), confidence)

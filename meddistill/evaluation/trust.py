@@ -5,7 +5,7 @@ computed from each model's val and test probabilities (``assess``), so they can 
   test ECE, Brier score and reliability bins before and after. Every figure below uses the calibrated probabilities.
 * Operating points: per positive class (two classes), per class one-vs-rest (more), or per finding, the threshold a
   rule chooses on val (``meddistill.evaluation.operating``), with test sensitivity, specificity, PPV and NPV.
-* Referral: selective accuracy against coverage (``meddistill.evaluation.referral``); one class per image only.
+* Referral: selective accuracy (macro AUC for findings) against coverage (``meddistill.evaluation.referral``).
 * Subgroups: per value of a labels-CSV column (``meddistill.evaluation.subgroups``).
 * Leak-free: the headline figures on the test images that copy no train or val image (and share no patient).
 
@@ -25,7 +25,7 @@ from meddistill.evaluation.calibration import apply_temperature, brier_score, fi
 from meddistill.evaluation.findings import _pooled_reliability, macro_auc, patient_draws
 from meddistill.evaluation.metrics import auc_score, expected_calibration_error, reliability
 from meddistill.evaluation.operating import RULES, at_threshold, choose_threshold, image_draws
-from meddistill.evaluation.referral import coverage_reaching, referral_table, risk_coverage
+from meddistill.evaluation.referral import coverage_reaching, referral_table, risk_coverage, selective_metric
 from meddistill.evaluation.subgroups import subgroup_figures
 
 RESAMPLES = 1000
@@ -68,7 +68,7 @@ class OperatingPoint:
 
 @dataclass
 class ModelTrust:
-    """One model's trust figures (see the module docstring); ``referral`` is None for several findings per image."""
+    """One model's trust figures (see the module docstring)."""
 
     temperature: list[float]
     ece_raw: float
@@ -80,7 +80,7 @@ class ModelTrust:
     reliability_raw: list[dict]
     reliability: list[dict]
     operating: list[OperatingPoint]
-    referral: dict | None = None  # {"curve": {coverage, accuracy}, "table": [...], "teacher_coverage": float|None}
+    referral: dict | None = None  # {"metric", "curve": {coverage, value}, "table": [...], "teacher_coverage"}
     subgroups: list[dict] = field(default_factory=list)
     leak_free: dict | None = None  # {"n", "n_clean", "full": {...}, "clean": {...}}
 
@@ -172,37 +172,60 @@ def _points(kind, names, val_y, val_p, test_y, test_p, settings, positive, draws
     return points
 
 
-def _referral(test_y: np.ndarray, calibrated: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Risk-coverage of every model, and per student the coverage at which it reaches the teacher's accuracy."""
+def _referral(kind: str, test_y: np.ndarray, calibrated: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Risk-coverage of every model, and per student the coverage at which it reaches the teacher on every case.
+
+    One class per image: accuracy, cases ranked by the probability of the predicted class. Several findings per
+    image: the macro AUC, cases ranked by the mean over findings of max(p, 1 - p), at 21 coverages (the teacher's
+    coverage is then read off those 5 % steps).
+    """
     out = {}
-    teacher_acc = float((calibrated["teacher"].argmax(1) == test_y).mean()) if "teacher" in calibrated else None
     for role, probs in calibrated.items():
-        correct, confidence = probs.argmax(1) == test_y, probs.max(1)
-        entry = {"curve": risk_coverage(correct, confidence), "table": referral_table(correct, confidence)}
-        if teacher_acc is not None and role != "teacher":
-            entry["teacher_accuracy"] = teacher_acc
-            entry["teacher_coverage"] = coverage_reaching(correct, confidence, teacher_acc)
+        if kind == "softmax":
+            correct, confidence = probs.argmax(1) == test_y, probs.max(1)
+            curve = risk_coverage(correct, confidence)
+            rows = referral_table(correct, confidence)
+            entry = {
+                "metric": "ACC",
+                "curve": {"coverage": curve["coverage"], "value": curve["accuracy"]},
+                "table": [{**{k: r[k] for k in ("refer", "kept", "coverage")}, "value": r["accuracy"]} for r in rows],
+            }
+            reach = lambda target, c=correct, f=confidence: coverage_reaching(c, f, target)  # noqa: E731
+        else:
+            confidence = np.maximum(probs, 1 - probs).mean(1)
+            entry = {"metric": "macro AUC", **selective_metric(macro_auc, test_y, probs, confidence)}
+            reach = lambda target, e=entry: _curve_reaching(e["curve"], target)  # noqa: E731
         out[role] = entry
+        if "teacher" in out and role != "teacher":
+            teacher = out["teacher"]["table"][0]["value"]
+            entry["teacher_value"], entry["teacher_coverage"] = teacher, reach(teacher)
     return out
+
+
+def _curve_reaching(curve: dict, target: float) -> float | None:
+    reached = [c for c, v in zip(curve["coverage"], curve["value"]) if v == v and v >= target - 1e-12]
+    return max(reached) if reached else None
 
 
 def referral_sentence(role: str, referral: dict) -> str:
     """What referring the least confident 10 % does for ``role``, and the coverage that reaches the teacher."""
     table = {row["refer"]: row for row in referral["table"]}
     full, ten = table[0.0], table[0.1]
+    metric = referral.get("metric", "ACC")
+    shown = (lambda v: f"{100 * v:.1f}%") if metric == "ACC" else (lambda v: f"{v:.3f}")
+    what = "accuracy" if metric == "ACC" else metric
     text = (
-        f"Referring the 10% of cases the {ROLE_NAMES[role]} is least sure of to a human gives "
-        f"{100 * ten['accuracy']:.1f}% accuracy on the other {ten['kept']} (against {100 * full['accuracy']:.1f}% "
-        "on all)"
+        f"Referring the 10% of cases the {ROLE_NAMES[role]} is least sure of to a human gives {shown(ten['value'])} "
+        f"{what} on the other {ten['kept']} (against {shown(full['value'])} on all)"
     )
-    if "teacher_accuracy" in referral:
-        teacher, coverage = 100 * referral["teacher_accuracy"], referral["teacher_coverage"]
+    if "teacher_value" in referral:
+        teacher, coverage = shown(referral["teacher_value"]), referral["teacher_coverage"]
         if coverage is None:
-            text += f"; no coverage reaches the teacher's {teacher:.1f}%"
+            text += f"; no coverage reaches the teacher's {teacher}"
         elif coverage >= 1.0:
-            text += f"; it matches the teacher's {teacher:.1f}% without referring any case"
+            text += f"; it matches the teacher's {teacher} without referring any case"
         else:
-            text += f"; it reaches the teacher's {teacher:.1f}% while keeping {100 * coverage:.0f}% of cases"
+            text += f"; it reaches the teacher's {teacher} while keeping {100 * coverage:.0f}% of cases"
     return text + "."
 
 
@@ -274,9 +297,9 @@ def assess(
                 "full": _headline(kind, test_labels, test_cal, points, draws),
                 "clean": _headline(kind, test_labels[keep], test_cal[keep], points, clean_draws),
             }
-    if kind == "softmax":
-        for role, entry in _referral(test_labels, calibrated).items():
-            models[role].referral = entry
+    ordered = dict(sorted(calibrated.items(), key=lambda item: item[0] != "teacher"))  # the teacher first
+    for role, entry in _referral(kind, test_labels, ordered).items():
+        models[role].referral = entry
     positive_name = names[positive] if reason else None
     trust = Trust(settings.rule, models, settings.target, positive_name, reason)
     trust.sentences = _sentences(trust, headline)

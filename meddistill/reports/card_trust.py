@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
+
 from meddistill.evaluation.calibration import LOG_T_BOUNDS
 from meddistill.evaluation.trust import Trust, referral_sentence
 from meddistill.reports.trust import (
@@ -18,7 +20,7 @@ from meddistill.reports.trust import (
 )
 from meddistill.store.layout import LABELS
 
-BOUND = 0.99 * float(2.718281828459045 ** LOG_T_BOUNDS[1])
+LOW, HIGH = (float(np.exp(b)) for b in LOG_T_BOUNDS)  # the temperatures searched
 
 
 def _esc(value) -> str:
@@ -84,10 +86,11 @@ def trust_limitations(trust: Trust | None, headline: str) -> list[str]:
     for found in model.subgroups:
         notes += found["flagged"]
     for r, m in trust.models.items():
-        if any(t >= BOUND for t in m.temperature):
+        if any(t >= 0.99 * HIGH or t <= 1.01 * LOW for t in m.temperature):
             notes.append(
-                f"The {LABELS[r]}'s temperature reached the search bound (20): its val predictions carry almost no "
-                "information, so its calibrated probabilities are close to the class frequencies."
+                f"The {LABELS[r]}'s temperature reached a bound of the search ({LOW:g} or {HIGH:g}; for at least one "
+                "output): its val outputs barely vary, so its calibrated probabilities are close to the class "
+                "frequencies (at 20) or pushed to 0 and 1 (at 0.05); retrain it before trusting them."
             )
     if trust.target is not None:
         for p in model.operating:

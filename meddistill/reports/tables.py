@@ -7,6 +7,7 @@ import csv
 import io
 
 from meddistill.evaluation.significance import GAINED, LOST
+from meddistill.reports.trust import CSV_FIELDS, csv_values
 from meddistill.settings.sources import describe_source
 from meddistill.store.layout import LABELS
 from meddistill.store.report import DEPLOYED_FORMATS, Report
@@ -202,8 +203,9 @@ def runs_rows(records_and_reports: list[tuple]) -> list[dict]:
 
 
 def report_csv(report: Report) -> str:
-    """The report's per-model numbers as CSV (raw values, one row per model; with several findings per image, then
-    one row per model and finding, its ``finding`` column filled and ``auc`` that finding's)."""
+    """The report's per-model numbers as CSV (raw values, one row per model with its trust figures: temperature,
+    ECE and Brier before and after, the operating point and the leak-free figures; with several findings per image,
+    then one row per model and finding, its ``finding`` column filled and ``auc`` that finding's)."""
     out = io.StringIO()
     fields = [
         "role",
@@ -222,12 +224,12 @@ def report_csv(report: Report) -> str:
     ]
     per_finding = ("finding", "positives", "prevalence", "ap", "threshold", "sensitivity", "specificity")
     findings = all(hasattr(m.test, "findings") for m in report.models.values())
-    writer = csv.DictWriter(out, fieldnames=fields + list(per_finding if findings else ()), restval="")
+    columns = fields + (list(CSV_FIELDS) if report.trust else []) + list(per_finding if findings else ())
+    writer = csv.DictWriter(out, fieldnames=columns, restval="")
     writer.writeheader()
     for role, m in report.models.items():
-        writer.writerow(
-            {"role": role, **{k: getattr(m, k) for k in fields[1:8]}, **{k: getattr(m.test, k) for k in fields[8:13]}}
-        )
+        row = {"role": role, **{k: getattr(m, k) for k in fields[1:8]}, **{k: getattr(m.test, k) for k in fields[8:13]}}
+        writer.writerow({**row, **csv_values(report.trust, role)})
     for role, m in report.models.items() if findings else ():
         for f in m.test.findings:
             row = {"finding": f["name"], **{k: f[k] for k in per_finding[1:]}}

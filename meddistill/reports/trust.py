@@ -63,18 +63,22 @@ def operating_rows(trust: Trust) -> list[dict]:
 
 
 def referral_rows(trust: Trust) -> list[dict]:
-    """Per model: accuracy on all cases and after referring the least confident 5 / 10 / 20 %, and the coverage
-    at which it reaches the teacher's accuracy."""
+    """Per model: accuracy (macro AUC for findings) on all cases and after referring the least confident
+    5 / 10 / 20 %, and the coverage at which it reaches the teacher on every case."""
     rows = []
     for role, m in trust.models.items():
         if m.referral is None:
             continue
+        metric = m.referral.get("metric", "ACC")
+        shown = _pct if metric == "ACC" else (lambda v: "–" if v != v else f"{v:.3f}")
         table = {r["refer"]: r for r in m.referral["table"]}
-        row = {"model": LABELS.get(role, role), "all cases": _pct(table[0.0]["accuracy"])}
+        row = {"model": LABELS.get(role, role), f"{metric}, all cases": shown(table[0.0]["value"])}
         for fraction in REFER:
-            row[f"refer {fraction:.0%}"] = _pct(table[fraction]["accuracy"])
+            row[f"refer {fraction:.0%}"] = shown(table[fraction]["value"])
         coverage = m.referral.get("teacher_coverage")
-        row["coverage at the teacher's ACC"] = "–" if role == "teacher" else (_pct(coverage) if coverage else "never")
+        row[f"coverage at the teacher's {metric}"] = (
+            "–" if role == "teacher" else (_pct(coverage) if coverage else "never")
+        )
         rows.append(row)
     return rows
 
@@ -127,6 +131,55 @@ def leak_rows(trust: Trust) -> list[dict]:
     return rows
 
 
+CSV_FIELDS = (
+    "temperature",
+    "ece_raw",
+    "brier",
+    "brier_raw",
+    "operating_rule",
+    "operating_target",
+    "positive",
+    "threshold",
+    "test_sensitivity",
+    "test_sensitivity_low",
+    "test_sensitivity_high",
+    "test_specificity",
+    "test_specificity_low",
+    "test_specificity_high",
+    "ppv",
+    "npv",
+    "leak_free_images",
+    "leak_free_acc",
+    "leak_free_auc",
+)
+
+
+def csv_values(trust: Trust | None, role: str) -> dict:
+    """A model's trust figures for the report's CSV (``CSV_FIELDS``); the operating point's columns when it has one
+    point (two classes), the first temperature (of one per finding) otherwise."""
+    if trust is None or role not in trust.models:
+        return {}
+    m = trust.models[role]
+    out = {
+        "temperature": m.temperature[0] if len(m.temperature) == 1 else " ".join(f"{t:g}" for t in m.temperature),
+        "ece_raw": m.ece_raw,
+        "brier": m.brier,
+        "brier_raw": m.brier_raw,
+        "operating_rule": trust.rule,
+        "operating_target": trust.target,
+    }
+    if len(m.operating) == 1:
+        p = m.operating[0]
+        out.update(positive=p.name, threshold=p.threshold, ppv=p.test["ppv"], npv=p.test["npv"])
+        for figure in ("sensitivity", "specificity"):
+            out[f"test_{figure}"] = p.test[figure]
+            out[f"test_{figure}_low"], out[f"test_{figure}_high"] = p.test.get(f"{figure}_ci", [None, None])
+    if m.leak_free is not None:
+        clean = m.leak_free["clean"]
+        out.update(leak_free_images=clean["n"], leak_free_acc=clean.get("acc"), leak_free_auc=clean["auc"])
+    return out
+
+
 def operating_sentence(trust: Trust) -> str:
     """How the operating points were chosen, and which class is positive."""
     text = f"Operating point: {trust.settings.describe()}, on calibrated probabilities"
@@ -151,7 +204,7 @@ def trust_text(trust: Trust) -> str:
     lines += _table(calibration_rows(trust))
     lines += ["", operating_sentence(trust)] + _table(operating_rows(trust))
     if referral_rows(trust):
-        lines += ["", "Referral (accuracy on the cases kept, least confident referred):"] + _table(referral_rows(trust))
+        lines += ["", "Referral (on the cases kept, the least confident referred):"] + _table(referral_rows(trust))
     if leak_rows(trust):
         lines += ["", "Leak-free test figures:"] + _table(leak_rows(trust))
     if subgroup_rows(trust):

@@ -2,7 +2,7 @@
 
 The dashboard keeps one ``JobManager`` (in ``st.cache_resource``) and polls
 ``snapshot()``; the worker never touches the UI. One job trains at a time;
-the others wait in a visible queue. ``run_recorded`` is the run life cycle
+the others wait in a visible queue. ``tracked_run`` (``run_recorded`` with the trackers) is the run life cycle
 (running -> done | failed | cancelled) shared with the CLI.
 """
 
@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from meddistill.errors import MedDistillError
-from meddistill.pipeline.lifecycle import run_recorded
+from meddistill.services.tracked import tracked_run
 from meddistill.settings.config import RunConfig
 from meddistill.store.index import ACTIVE, RunStatus, RunStore
 from meddistill.training.state import Progress
@@ -174,7 +174,7 @@ class JobManager:
 
         status, message = RunStatus.DONE, ""
         try:
-            report = run_recorded(self.store, run_id, callback=on_progress, should_stop=should_stop)
+            report = tracked_run(self.store, run_id, callback=on_progress, should_stop=should_stop)
             if report is None:
                 status, message = RunStatus.CANCELLED, "Cancelled by the user."
         except MedDistillError as error:

@@ -25,6 +25,7 @@ from meddistill.settings.sources import (
     TeacherSource,
     resolve_teacher_source,
 )
+from meddistill.tracking import check_trackers
 
 
 def pretrained_roles(pretrained: str) -> tuple[str, ...]:
@@ -124,6 +125,7 @@ class _RunConfigMethods:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        check_trackers(self.log_to)
         for setting in SETTINGS.values():  # every other declared range and choice (a new setting's too)
             problem = None if setting.name in _CHECKED_ABOVE else setting.out_of_range(getattr(self, setting.name))
             if problem:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from meddistill.settings.declarations import comma_list, declare
 from meddistill.settings.sources import PRETRAINED_CHOICES, PRETRAINED_DEFAULTS
+from meddistill.tracking import available_trackers
 
 declare("data", "", "dataset source: .npz, folder, .zip or MedMNIST name", cli=False)
 declare("file_column", None, "labels-CSV column with the image files", kind=str, optional=True, cli=False)
@@ -135,6 +136,22 @@ declare(
     None,
     "two classes: the class called positive at the operating point (default: the one not named normal, benign, "
     "negative or healthy, else the second)",
+    kind=str,
+    optional=True,
+)
+declare(
+    "log_to",
+    [],
+    'also log the run to this tracker: tensorboard or mlflow (repeat for both; pip install -e ".[tracking]")',
+    kind=list,
+    parse=str,
+    cli_extra={"action": "append", "choices": available_trackers(), "metavar": "TRACKER"},
+)
+declare(
+    "tracking_uri",
+    None,
+    "where the tracker writes: an MLflow tracking URI (default: a file store at MEDDISTILL_HOME/mlruns) or a "
+    "TensorBoard log folder (default: the run folder's tensorboard/)",
     kind=str,
     optional=True,
 )

@@ -18,6 +18,8 @@ A run folder holds::
     teacher_logits.safetensors  the teacher's logits on the train split, reused by resume and later students
     checkpoints/         per-epoch training state (resume)
     exports/             exported models and their checks
+    card.html            the model card (written for a tracker's artifacts, ``--log-to``)
+    tensorboard/         TensorBoard event files (``--log-to tensorboard``)
 
 Example:
     >>> folder = RunFolder("~/.meddistill/runs/20261130-142501-a3f9c2")
@@ -50,6 +52,7 @@ STATUS_FILE = "status.json"
 REPORT_FILE = "report.json"
 PREDICTIONS_FILE = "predictions.npz"
 TEACHER_LOGITS_FILE = "teacher_logits.safetensors"
+CARD_FILE = "card.html"  # the model card, written when the run is logged to a tracker (its artifact)
 SEARCH_FILE = "search.json"  # --method auto: every candidate tried, its val scores and seconds
 CHECKPOINTS_DIR = "checkpoints"
 EXPORTS_DIR = "exports"

@@ -114,6 +114,16 @@ def filter_cases(rows: list[dict], which: str, finding: str | None = None) -> li
     return [r for r in rows if keep(r) and (finding is None or finding in r.get("findings", ()))]
 
 
+def calibrated_answer(run_dir: str | Path, role: str, probabilities: list[float]) -> list[float]:
+    """One image's (K,) probabilities from ``role`` ("teacher" or "student_kd") with the run's val-fitted
+    temperature applied, as every page shows them (unchanged for a run without a trust section)."""
+    report = RunFolder(run_dir).report()
+    if report is None or report.trust is None:
+        return list(probabilities)
+    probs = calibrated(report.trust, role, np.asarray([probabilities], dtype=np.float64), report.task)
+    return [float(p) for p in probs[0]]
+
+
 def explain_case(
     teacher,
     student,

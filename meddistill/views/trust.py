@@ -92,13 +92,15 @@ def calibration_figure(trust: Trust, raw: bool = False) -> go.Figure:
 def risk_coverage_figure(trust: Trust) -> go.Figure:
     """Accuracy on the cases kept against the fraction kept (the least confident referred), per model."""
     figure = go.Figure()
+    metric = "ACC"
     for role, model in trust.models.items():
         if model.referral is None:
             continue
+        metric = model.referral.get("metric", "ACC")
         curve = model.referral["curve"]
         figure.add_scatter(
             x=curve["coverage"],
-            y=curve["accuracy"],
+            y=curve["value"],
             mode="lines",
             line=dict(color=COLOURS.get(role)),
             name=LABELS.get(role, role),
@@ -106,6 +108,6 @@ def risk_coverage_figure(trust: Trust) -> go.Figure:
     figure.update_layout(
         title="Risk-coverage on test (calibrated confidence)",
         xaxis_title="fraction of cases kept (the rest referred)",
-        yaxis_title="accuracy on the kept cases",
+        yaxis_title=f"{metric} on the kept cases",
     )
     return _layout(figure, 420)

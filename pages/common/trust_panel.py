@@ -83,7 +83,9 @@ def _tables(trust, raw: bool) -> None:
         shown = [{k: v for k, v in row.items() if "calibrated" not in k} for row in shown]
     st.dataframe(shown, hide_index=True, width="stretch", key="calibration_table")
     if referral_rows(trust):
-        st.markdown("**Referral**: accuracy on the cases the model keeps when its least confident are referred")
+        st.markdown(
+            "**Referral**: accuracy (macro AUC for findings) on the cases kept when the least confident are referred"
+        )
         cols = st.columns([3, 2])
         cols[0].dataframe(referral_rows(trust), hide_index=True, width="stretch", key="referral_table")
         cols[1].plotly_chart(risk_coverage_figure(trust), width="stretch", key="risk_coverage")

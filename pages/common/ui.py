@@ -18,6 +18,7 @@ from meddistill.store.index import RunStatus, RunStore
 from meddistill.store.layout import RunFolder
 from meddistill.views.cases import run_dataset
 from meddistill.views.dashboard import describe_device
+from pages.common.menu import draw_menu
 
 STATUS_ICONS = {
     RunStatus.QUEUED: "·",
@@ -53,19 +54,19 @@ def run_models(run_path: str):
 
 
 def page(title: str, caption: str) -> None:
-    """Title, caption and the shared sidebar (the page config is set once, in app.py)."""
+    """The titled menu (the sidebar holds nothing else, so its first frame is the menu), the title, the caption and
+    a status line: the device, the run training now and the queue (the page config is set once, in app.py)."""
+    with st.sidebar:
+        draw_menu()
     st.title(title)
     st.caption(caption)
-    with st.sidebar:
-        st.markdown("**MedDistill**")
-        st.caption(describe_device())
-        jobs = manager()
-        active = jobs.active()
-        if active:
-            st.info(f"Training run {active}", icon=":material/sync:")
-        queued = jobs.queued()
-        if queued:
-            st.caption(f"{len(queued)} run(s) waiting in the queue")
+    jobs = manager()
+    status = [describe_device()]
+    if jobs.active():
+        status.append(f":material/sync: training run {jobs.active()}")
+    if jobs.queued():
+        status.append(f"{len(jobs.queued())} run(s) waiting in the queue")
+    st.caption(" · ".join(status))
 
 
 @contextlib.contextmanager
