@@ -34,13 +34,15 @@ def study(run: Path, target: float) -> list[dict]:
     rows = []
     for role, m in trust.models.items():
         point = m.operating[0] if len(m.operating) == 1 else None  # two classes: the positive one
+        kept = m.kept if m.kept is not None else [True] * len(m.temperature)
+        shown = ", ".join(f"{t:.2f}" if k else "1 (raw kept)" for t, k in zip(m.temperature, kept))
         row = {
             "run": run.name,
             "model": LABELS[role],
-            "T": ", ".join(f"{t:.2f}" for t in m.temperature),
+            "T": shown if len(kept) < 4 else f"{sum(kept)} of {len(kept)} applied",
             "ECE raw": m.ece_raw,
             "ECE cal": m.ece,
-            "lower": m.ece < m.ece_raw,
+            "lower": "lower" if m.ece < m.ece_raw - 1e-6 else ("higher" if m.ece > m.ece_raw + 1e-6 else "same"),
             "Brier raw": m.brier_raw,
             "Brier cal": m.brier,
         }
@@ -69,14 +71,15 @@ def markdown(rows: list[dict], target: float) -> str:
         val = f"{r['val_sens']:.3f}" if "val_sens" in r else "–"
         lines.append(
             f"| {r['run']} | {r['model']} | {r['T']} | {r['ECE raw']:.3f} → {r['ECE cal']:.3f} "
-            f"{'(lower)' if r['lower'] else '(not lower)'} | {r['Brier raw']:.3f} → {r['Brier cal']:.3f} | "
+            f"({r['lower']}) | {r['Brier raw']:.3f} → {r['Brier cal']:.3f} | "
             f"{r['positive']} | {val} | {sens} | {r['reached']} |"
         )
     kd = [r for r in rows if r["model"] == LABELS["student_kd"]]
-    lowered = sum(r["lower"] for r in kd)
+    counts = {k: sum(r["lower"] == k for r in kd) for k in ("lower", "same", "higher")}
     lines += [
         "",
-        f"Distilled student: calibration lowered the test ECE on {lowered} of {len(kd)} runs; the threshold chosen "
+        f"Distilled student: the test ECE is lower on {counts['lower']} of {len(kd)} runs, the same (no temperature "
+        f"kept) on {counts['same']}, higher on {counts['higher']}; the threshold chosen "
         f"for sensitivity {target:g} on val reached it on test (target at or below the interval's upper end) on "
         f"{sum(r['reached'] is True for r in kd)} of {sum('test_sens' in r for r in kd)} two-class runs.",
     ]

@@ -186,3 +186,15 @@ def test_assess_findings_fits_one_temperature_and_one_threshold_per_finding():
     assert [p.name for p in model.operating] == ["a", "b", "c"]
     assert all(p.val["sensitivity"] >= 0.9 for p in model.operating)
     assert model.ece <= model.ece_raw + 1e-9
+
+
+def test_a_temperature_is_kept_only_when_its_fit_stays_inside_the_search():
+    from meddistill.evaluation.calibration import fit_temperature_checked
+
+    labels, probs = _overconfident(400, 3)
+    temperatures, kept = fit_temperature_checked(labels, probs, "softmax")
+    assert kept == [True] and temperatures[0] > 2  # a clearly over-confident model is softened
+    rng = np.random.default_rng(5)
+    noise = rng.dirichlet([0.3, 0.3], 60)  # confident outputs unrelated to the labels: the fit runs to the bound
+    temperatures, kept = fit_temperature_checked(rng.integers(0, 2, 60), noise, "softmax")
+    assert kept == [False] and temperatures == [1.0]

@@ -35,7 +35,10 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def apply_temperature(probs: np.ndarray, temperature, kind: str) -> np.ndarray:
     """(N, K) probabilities recomputed from ``logits / T``; ``temperature`` is one value or, for sigmoid, one per
     column (K,)."""
-    z = logits_of(probs, kind) / np.asarray(temperature, dtype=np.float64)
+    t = np.asarray(temperature, dtype=np.float64)
+    if np.all(t == 1.0):  # no temperature: the probabilities as they are
+        return probs.astype(np.float32)
+    z = logits_of(probs, kind) / t
     out = _softmax(z) if kind == "softmax" else 1 / (1 + np.exp(-z))
     return out.astype(np.float32)
 
@@ -91,6 +94,20 @@ def fit_temperature(labels: np.ndarray, probs: np.ndarray, kind: str) -> list[fl
 
         temperatures.append(_fit_one(objective))
     return temperatures
+
+
+def fit_temperature_checked(labels: np.ndarray, probs: np.ndarray, kind: str) -> tuple[list[float], list[bool]]:
+    """The temperature(s) of ``fit_temperature``, each kept only when the fit found an optimum inside the search
+    (0.05 < T < 20); a fit that runs to a bound is degenerate (at 0.05 it sharpens every probability to 0 or 1, at
+    20 it flattens them to the class frequencies), and the raw probabilities are kept instead (T = 1).
+
+    Returns:
+        (temperatures, kept): one entry per temperature, ``kept[k]`` False where 1.0 was used instead.
+    """
+    full = fit_temperature(labels, probs, kind)
+    low, high = np.exp(LOG_T_BOUNDS)
+    kept = [bool(low * 1.01 < t < high * 0.99) for t in full]
+    return [t if ok else 1.0 for t, ok in zip(full, kept)], kept
 
 
 def brier_score(labels: np.ndarray, probs: np.ndarray, kind: str) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from meddistill.evaluation.calibration import apply_temperature, brier_score, fit_temperature, nll
+from meddistill.evaluation.calibration import apply_temperature, brier_score, fit_temperature_checked, nll
 from meddistill.evaluation.findings import _pooled_reliability, macro_auc, patient_draws
 from meddistill.evaluation.metrics import auc_score, expected_calibration_error, reliability
 from meddistill.evaluation.operating import RULES, at_threshold, choose_threshold, image_draws
@@ -80,6 +80,7 @@ class ModelTrust:
     reliability_raw: list[dict]
     reliability: list[dict]
     operating: list[OperatingPoint]
+    kept: list[bool] | None = None  # per temperature: False where the fit ran to a bound and 1.0 was used
     referral: dict | None = None  # {"metric", "curve": {coverage, value}, "table": [...], "teacher_coverage"}
     subgroups: list[dict] = field(default_factory=list)
     leak_free: dict | None = None  # {"n", "n_clean", "full": {...}, "clean": {...}}
@@ -101,6 +102,7 @@ class Trust:
     positive: str | None = None
     positive_reason: str = ""
     sentences: list[str] = field(default_factory=list)
+    val_images: int = 0  # what the temperatures and thresholds were chosen on
 
     @property
     def settings(self) -> TrustSettings:
@@ -264,7 +266,7 @@ def assess(
     draws = patient_draws(groups, n, RESAMPLES, seed) if groups is not None else image_draws(n, RESAMPLES, seed)
     models, calibrated = {}, {}
     for role in test_probs:
-        temperature = fit_temperature(val_labels, val_probs[role], kind)
+        temperature, kept = fit_temperature_checked(val_labels, val_probs[role], kind)
         val_cal = apply_temperature(val_probs[role], temperature, kind)
         test_cal = calibrated[role] = apply_temperature(test_probs[role], temperature, kind)
         bins = reliability if kind == "softmax" else _findings_bins
@@ -272,6 +274,7 @@ def assess(
         points = _points(kind, names, val_labels, val_cal, test_labels, test_cal, settings, positive, draws)
         models[role] = ModelTrust(
             temperature=[round(t, 5) for t in temperature],
+            kept=kept,
             ece_raw=ece(test_labels, test_probs[role]),
             ece=ece(test_labels, test_cal),
             brier_raw=brier_score(test_labels, test_probs[role], kind),
@@ -301,7 +304,7 @@ def assess(
     for role, entry in _referral(kind, test_labels, ordered).items():
         models[role].referral = entry
     positive_name = names[positive] if reason else None
-    trust = Trust(settings.rule, models, settings.target, positive_name, reason)
+    trust = Trust(settings.rule, models, settings.target, positive_name, reason, val_images=int(len(val_labels)))
     trust.sentences = _sentences(trust, headline)
     return trust
 
@@ -325,10 +328,17 @@ def _sentences(trust: Trust, headline: str) -> list[str]:
         headline = next(iter(trust.models))
     model, name = trust.models[headline], ROLE_NAMES[headline]
     temperatures = ", ".join(f"{t:.2f}" for t in model.temperature[:3]) + (" ..." if len(model.temperature) > 3 else "")
-    out = [
-        f"Temperature scaling fitted on val (T = {temperatures}) takes the {name}'s test ECE from {model.ece_raw:.3f} "
-        f"to {model.ece:.3f} and its Brier score from {model.brier_raw:.3f} to {model.brier:.3f}."
-    ]
+    if model.kept is not None and not any(model.kept):
+        out = [
+            f"No temperature is applied to the {name}: its fit on val ran to a bound of the search (0.05 or 20), "
+            f"which is degenerate, so its raw probabilities are shown (test ECE {model.ece_raw:.3f})."
+        ]
+    else:
+        out = [
+            f"Temperature scaling fitted on val (T = {temperatures}) takes the {name}'s test ECE from "
+            f"{model.ece_raw:.3f} to {model.ece:.3f} and its Brier score from {model.brier_raw:.3f} to "
+            f"{model.brier:.3f}."
+        ]
     if model.referral is not None:
         out.append(referral_sentence(headline, model.referral))
     if model.leak_free is not None:

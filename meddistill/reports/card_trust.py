@@ -20,6 +20,7 @@ from meddistill.reports.trust import (
 )
 from meddistill.store.layout import LABELS
 
+SMALL_VAL = 200  # val images below which the card says the calibration and thresholds are uncertain
 LOW, HIGH = (float(np.exp(b)) for b in LOG_T_BOUNDS)  # the temperatures searched
 
 
@@ -86,12 +87,18 @@ def trust_limitations(trust: Trust | None, headline: str) -> list[str]:
     for found in model.subgroups:
         notes += found["flagged"]
     for r, m in trust.models.items():
-        if any(t >= 0.99 * HIGH or t <= 1.01 * LOW for t in m.temperature):
+        if m.kept is not None and not all(m.kept):
             notes.append(
-                f"The {LABELS[r]}'s temperature reached a bound of the search ({LOW:g} or {HIGH:g}; for at least one "
-                "output): its val outputs barely vary, so its calibrated probabilities are close to the class "
-                "frequencies (at 20) or pushed to 0 and 1 (at 0.05); retrain it before trusting them."
+                f"The {LABELS[r]}'s temperature fit on val ran to a bound of the search ({LOW:g} or {HIGH:g}) for "
+                f"{len(m.kept) - sum(m.kept)} of its {len(m.kept)} outputs, so those are shown raw: its val outputs "
+                "carry too little for a fit, and its probabilities should not be read as risks before it is retrained."
             )
+    if 0 < trust.val_images < SMALL_VAL:
+        notes.append(
+            f"The temperatures and thresholds were chosen on {trust.val_images} val images. On val splits this small a "
+            "temperature can make calibration worse and a threshold can miss its target on new cases (docs/trust.md, "
+            "section 6); compare the raw and calibrated figures above, and choose on a larger val split before use."
+        )
     if trust.target is not None:
         for p in model.operating:
             low, high = p.test.get(f"{trust.rule}_ci", [None, None])

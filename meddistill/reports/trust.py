@@ -27,6 +27,11 @@ def calibration_rows(trust: Trust) -> list[dict]:
     rows = []
     for role, m in trust.models.items():
         shown = ", ".join(f"{t:.2f}" for t in m.temperature[:4]) + (" ..." if len(m.temperature) > 4 else "")
+        kept = m.kept if m.kept is not None else [True] * len(m.temperature)
+        if not any(kept):
+            shown = "none (the fit ran to a bound)"
+        elif not all(kept):
+            shown += f" (applied to {sum(kept)} of {len(kept)}; the rest ran to a bound)"
         rows.append(
             {
                 "model": LABELS.get(role, role),
