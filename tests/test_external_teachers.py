@@ -93,14 +93,16 @@ def _run(data: Path, out: Path, *extra: str) -> dict:
 
 @pytest.mark.slow
 def test_torchscript_and_onnx_teachers_give_the_original_logits_and_student(small_breast_npz, tmp_path):
-    """End to end on real BreastMNIST images: train a run, export its teacher with ``meddistill export`` to ONNX
-    and TorchScript, and distil a new student from each with the teacher used as is."""
+    """End to end on real BreastMNIST images: train a run, export its teacher with ``meddistill export --raw`` (the
+    raw logits, not divided by its temperature) to ONNX and TorchScript, and distil a new student from each with the
+    teacher used as is."""
     first = _run(small_breast_npz, tmp_path / "trained")
     assert first["models"]["teacher"]["source"] == {"kind": "trained here", "source": "trained"}
     files = {}
     for fmt, name in (("onnx", "teacher.onnx"), ("torchscript", "teacher.ts.pt")):
         files[fmt] = tmp_path / name
-        export = ["export", str(tmp_path / "trained"), "--model", "teacher", "--format", fmt, "--out", str(files[fmt])]
+        out = str(files[fmt])
+        export = ["export", str(tmp_path / "trained"), "--model", "teacher", "--format", fmt, "--out", out, "--raw"]
         assert main(export) == 0
     weights = str(tmp_path / "trained" / "teacher.safetensors")
     reports, logits = {}, {}

@@ -25,7 +25,8 @@ def add_commands(commands) -> None:
     parser.add_argument(
         "--raw",
         action="store_true",
-        help="export the raw logits (default: divided by the model's val-fitted temperature: calibrated)",
+        help="export the raw logits (default: divided by the model's val-fitted temperature: calibrated); use it for "
+        "a teacher you will distil from again, so the file gives the teacher's own logits",
     )
     parser.set_defaults(func=cmd_export)
 

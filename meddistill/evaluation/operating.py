@@ -98,9 +98,14 @@ def at_threshold(
     out = {k: (float(v) if k in FIGURES else int(v)) for k, v in found.items()}
     if draws:
         tail = (1 - LEVEL) / 2 * 100
-        per = [_counts(labels[d], called[d]) for d in draws]
+        if len({len(d) for d in draws}) == 1:  # image resamples: one (R, N) array at once
+            rows = np.stack(draws)
+            stacked = _counts(labels[rows], called[rows], axis=1)
+            per = None
+        else:  # whole patients: resamples of different sizes
+            per = [_counts(labels[d], called[d]) for d in draws]
         for figure in FIGURES:
-            values = np.array([p[figure] for p in per], dtype=float)
+            values = np.asarray(stacked[figure] if per is None else [p[figure] for p in per], dtype=float)
             values = values[np.isfinite(values)]
             out[f"{figure}_ci"] = (
                 [float(x) for x in np.percentile(values, [tail, 100 - tail])] if len(values) else [math.nan] * 2

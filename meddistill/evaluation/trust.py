@@ -26,6 +26,7 @@ from meddistill.evaluation.findings import _pooled_reliability, macro_auc, patie
 from meddistill.evaluation.metrics import auc_score, expected_calibration_error, reliability
 from meddistill.evaluation.operating import RULES, at_threshold, choose_threshold, image_draws
 from meddistill.evaluation.referral import coverage_reaching, referral_table, risk_coverage, selective_metric
+from meddistill.evaluation.significance import _binary_auc
 from meddistill.evaluation.subgroups import subgroup_figures
 
 RESAMPLES = 1000
@@ -138,7 +139,11 @@ def _headline(kind: str, labels: np.ndarray, probs: np.ndarray, points: list[Ope
     sensitivity and specificity, on these images."""
     auc_fn = auc_score if kind == "softmax" else macro_auc
     out = {"n": int(len(labels)), "auc": float(auc_fn(labels, probs))}
-    values = np.array([auc_fn(labels[d], probs[d]) for d in draws])
+    if kind == "softmax" and probs.shape[1] == 2 and len({len(d) for d in draws}) == 1:
+        rows = np.stack(draws)  # two classes: every resample's AUC at once, by ranks
+        values = _binary_auc((labels[rows] == 1).astype(float), probs[:, 1][rows])
+    else:
+        values = np.array([auc_fn(labels[d], probs[d]) for d in draws])
     finite = values[np.isfinite(values)]
     out["auc_ci"] = [float(x) for x in np.percentile(finite, [2.5, 97.5])] if len(finite) else [float("nan")] * 2
     if kind == "softmax":
