@@ -158,9 +158,19 @@ def walk(page, url: str, home: Path, shots: Path, seconds: int = DEMO_SECONDS) -
     page.get_by_text(re.compile(r"Scan as stored")).wait_for(timeout=120_000)
     time.sleep(2)
     tall_screenshot(page, shots / "review.png", 1300)
-    page.evaluate("document.activeElement && document.activeElement.blur()")  # keys go to the page, not a field
-    page.keyboard.press("a")
-    page.get_by_text(re.compile(r"Saved: agree")).wait_for(timeout=60_000)
+    page.get_by_role("button", name="Agree (A)").wait_for(timeout=60_000)  # its shortcut is bound once it is drawn
+    from meddistill.store.reviews import ReviewStore
+
+    saved = lambda: ReviewStore(home).latest(seen["report"]["run_id"])  # noqa: E731
+    deadline = time.time() + 90
+    while not saved() and time.time() < deadline:  # press again only while nothing was saved (a first press can
+        page.evaluate("document.activeElement && document.activeElement.blur()")  # land before the key listener)
+        page.keyboard.press("a")
+        for _ in range(20):
+            if saved():
+                break
+            time.sleep(0.5)
+    assert saved(), "the A key saved no verdict"
     seen["review"] = "agree"
 
     page.locator(MENU_LINKS).get_by_text("Compare", exact=True).click()
