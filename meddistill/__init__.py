@@ -4,7 +4,8 @@ The public API, re-exported from the subpackages::
 
     from meddistill import load_dataset, create_model, RunConfig, execute, RunStore
 
-Subpackages, from the bottom up: ``io`` (atomic writes, safetensors, content-addressed files), ``data``
+Subpackages, from the bottom up: ``io`` (atomic writes, safetensors, content-addressed files), ``web`` (the
+offline page and the vendored ONNX Runtime Web), ``tracking`` (TensorBoard, MLflow), ``data``
 (datasets, DICOM, de-identification, data checks), ``models``, ``distillation``, ``evaluation`` (metrics,
 latency, verdicts, export formats), ``training`` (the epoch loop, checkpoints, torchrun), ``explain`` (saliency
 and faithfulness), ``tasks`` (what a model predicts), ``settings`` (every setting declared once, presets, teacher
@@ -15,6 +16,7 @@ pages), ``cli`` and ``views`` (page state and figures behind the dashboard).
 
 from meddistill.data import MedDataset, load_dataset
 from meddistill.distillation import available_methods, create_method, kd_loss
+from meddistill.distillation.ensemble import AveragedTeacher
 from meddistill.errors import Cancelled, DataError, MedDistillError, TrainingError, WeightsError
 from meddistill.evaluation import available_formats, classification_metrics, export_model
 from meddistill.evaluation.trust import Trust, TrustSettings, assess
@@ -30,8 +32,11 @@ from meddistill.store.index import RunStatus
 from meddistill.store.report import Report
 from meddistill.tasks import TASKS, available_tasks, task_for
 from meddistill.training import FitSettings, fit
+from meddistill.web import build_page
 
 __all__ = [
+    "AveragedTeacher",
+    "build_page",
     "Trust",
     "TrustSettings",
     "assess",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from meddistill.evaluation.export import available_formats
+from meddistill.evaluation.export import WEB, available_formats
 from meddistill.reports.card import model_card
 from meddistill.reports.export import export_run
 from meddistill.reports.tables import (
@@ -130,6 +130,32 @@ if st.button("Prepare the model card", key="prepare_card"):
 if st.session_state.get(card_key):
     st.download_button(
         "Download model card", st.session_state[card_key], file_name=f"{record.id}-model-card.html", mime="text/html"
+    )
+
+st.subheader("The student in a clinician's browser")
+student = report.headline if report.headline in report.models else "student_kd"
+st.caption(
+    f"One HTML file with the headline student ({LABELS[student].lower()}, int8) and ONNX Runtime Web inside: it opens "
+    "from a USB stick or an e-mail with no install, no server and no network, reads a PNG, JPEG or DICOM scan and "
+    "shows the calibrated probabilities with the run's operating point and test figures. The same as "
+    f"`meddistill export RUN --format web --model {student}`."
+)
+page_key = f"web_{record.id}_{student}"
+if st.button("Prepare the offline page", key="prepare_web"):
+    with st.spinner("Quantizing the student and checking it on the test split..."), guarded("Could not write the page"):
+        st.session_state[page_key] = export_run(record.path, WEB, role=student)
+made = st.session_state.get(page_key)
+if made and Path(made["path"]).is_file():
+    st.caption(
+        f"Checked on the test split: agreement with the PyTorch model {made['agreement']:.1%}, test ACC "
+        f"{made['test_acc']:.1%}, {made['size_bytes'] / 1e6:.1f} MB."
+    )
+    st.download_button(
+        "Download the offline page (HTML)",
+        Path(made["path"]).read_bytes(),
+        file_name=f"{record.id}-{student}.html",
+        mime="text/html",
+        key="download_web",
     )
 
 st.subheader("Several runs")

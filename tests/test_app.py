@@ -372,3 +372,13 @@ def test_train_page_starts_from_the_teacher_the_preset_picks_for_large_images(ch
     teacher = LARGE_IMAGES["cpu"]["teacher"]
     assert f"Teacher ({teacher})" in at.text[0].value, at.text[0].value
     assert not at.exception
+
+
+def test_compare_prepares_the_offline_page_of_the_headline_student(finished_run):
+    at = open_page("pages/compare.py").run()
+    at.button(key="prepare_web").click().run()
+    assert not at.exception and not at.error
+    report = finished_run.report()
+    page = finished_run.path / "exports" / f"{report.headline}.html"
+    assert page.is_file() and "Not a medical device" in page.read_text(encoding="utf-8")
+    assert any("Checked on the test split: agreement" in c.value for c in at.caption)

@@ -97,6 +97,7 @@ def test_every_export_format_has_an_extension(fmt):
 LAYERS = (
     ("errors", "paths", "registry"),
     ("io",),
+    ("web",),
     ("tracking",),
     ("data",),
     ("models",),

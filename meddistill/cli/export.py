@@ -1,11 +1,12 @@
-"""``meddistill export``: write a run's model as TorchScript, ONNX or int8 ONNX and check it."""
+"""``meddistill export``: write a run's model as TorchScript, ONNX, int8 ONNX or an offline web page and check it."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from meddistill.errors import MedDistillError
-from meddistill.evaluation.export import available_formats
+from meddistill.evaluation.export import EXPORTS, available_formats
 from meddistill.reports.export import export_run
 from meddistill.store.index import open_run
 from meddistill.store.layout import ROLES
@@ -14,7 +15,9 @@ from meddistill.store.layout import ROLES
 def add_commands(commands) -> None:
     """Add ``export`` to the sub-parsers ``commands``."""
     parser = commands.add_parser(
-        "export", help="export a run's model to TorchScript, ONNX or int8 ONNX and check it on the test split"
+        "export",
+        help="export a run's model to TorchScript, ONNX, int8 ONNX or one offline web page (web) and check it on the "
+        "test split",
     )
     parser.add_argument("run", help="run id (or prefix) or run folder")
     parser.add_argument("--format", choices=available_formats(), default="onnx", help="file format (default onnx)")
@@ -47,6 +50,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"Exporting {args.model} of run {run_dir.name} as {args.format} failed ({first}); try another --format."
         ) from None
     print(result["path"])
+    if EXPORTS.entry(args.format).factory.needs_page:
+        print(f"open it in any browser (no install, no network): {Path(result['path']).resolve().as_uri()}")
     print(
         f"{result['format']} {result['role']}: {result['size_bytes'] / 1e6:.3f} MB, "
         f"max |prob diff| vs PyTorch {result['max_abs_prob_diff']:.2e}, agreement {result['agreement']:.1%}, "

@@ -16,6 +16,7 @@ from meddistill.data.dataset import MedDataset
 from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, findings_checks, leakage_warnings
 from meddistill.errors import MedDistillError
+from meddistill.pipeline.building import distil_line
 from meddistill.pipeline.plan import describe_plan, plan_run
 from meddistill.pipeline.runner import budgeted, execute
 from meddistill.pipeline.train_on import plan_line
@@ -201,7 +202,7 @@ def print_plan(config: RunConfig) -> MedDataset:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
     print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
-    for note in (fitted.extra.get("budget"), plan_line(fitted)):
+    for note in (fitted.extra.get("budget"), plan_line(fitted), distil_line(fitted)):
         if note:
             print(note, flush=True)
     return dataset

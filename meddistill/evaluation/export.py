@@ -1,4 +1,4 @@
-"""Export a trained model (TorchScript, ONNX, int8 ONNX) and check the file against PyTorch.
+"""Export a trained model (TorchScript, ONNX, int8 ONNX, one offline web page) and check the file against PyTorch.
 
 Each format is one small class in the ``EXPORTS`` registry: ``write`` puts the
 file at a path and ``load`` returns a function that runs it. ``export_model``
@@ -27,16 +27,18 @@ from torch import nn
 
 from meddistill.io.atomic import atomic_write
 from meddistill.registry import Registry
+from meddistill.web import build_page, embedded_model
 
 EXPORTS = Registry("export format")
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 CALIBRATION_IMAGES = 256
 CHUNK = 256
+WEB = "web"  # the offline page's format name
 
 
 def available_formats() -> list[str]:
-    """Registered export format names (``onnx``, ``onnx-int8``, ``torchscript``)."""
+    """Registered export format names (``onnx``, ``onnx-int8``, ``torchscript``, ``web``)."""
     return EXPORTS.available()
 
 
@@ -49,8 +51,16 @@ class ExportFormat:
     """One file format: how to write a model to it and how to run the file."""
 
     needs_calibration = False
+    needs_page = False  # True: ``write`` is given the run's facts for the page it writes (``page``)
 
-    def write(self, model: nn.Module, example: torch.Tensor, path: Path, calibration: torch.Tensor | None) -> None:
+    def write(
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        path: Path,
+        calibration: torch.Tensor | None,
+        page: dict | None = None,
+    ) -> None:
         """Write ``model`` (eval mode, CPU) traced on ``example`` (2, C, S, S) to ``path``."""
         raise NotImplementedError
 
@@ -63,7 +73,7 @@ class ExportFormat:
 class TorchScriptFormat(ExportFormat):
     """``torch.jit.trace`` of the model, loaded with ``torch.jit.load``."""
 
-    def write(self, model, example, path, calibration):
+    def write(self, model, example, path, calibration, page=None):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarning, and torch.jit's FutureWarning pointing to torch.export
             traced = torch.jit.trace(model, example, check_trace=False)
@@ -90,7 +100,7 @@ class OnnxFormat(ExportFormat):
     both give the same graph (batch norm folded into the convolutions).
     """
 
-    def write(self, model, example, path, calibration):
+    def write(self, model, example, path, calibration, page=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter's DeprecationWarning and tracer warnings
             torch.onnx.export(
@@ -106,15 +116,25 @@ class OnnxFormat(ExportFormat):
             )
 
     def load(self, path, threads):
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnx_runner(str(path), threads)
 
-        def run_onnx(images: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: images.float().numpy()})[0])
 
-        return run_onnx
+def onnx_runner(model: str | bytes, threads: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function mapping images (B, C, S, S) to logits (B, K) with ONNX Runtime on the CPU.
+
+    Args:
+        model: An ONNX file's path, or its bytes.
+        threads: Intra-op threads (None: ONNX Runtime's choice).
+    """
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    def run_onnx(images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: images.float().numpy()})[0])
+
+    return run_onnx
 
 
 @EXPORTS.register("onnx-int8", extension=".int8.onnx")
@@ -123,7 +143,7 @@ class OnnxInt8Format(OnnxFormat):
 
     needs_calibration = True
 
-    def write(self, model, example, path, calibration):
+    def write(self, model, example, path, calibration, page=None):
         # deferred: onnxruntime.quantization imports the onnx package and its checkers (slow); only int8 needs it
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -150,6 +170,27 @@ class OnnxInt8Format(OnnxFormat):
             )
 
 
+@EXPORTS.register(WEB, extension=".html")
+class WebPageFormat(OnnxInt8Format):
+    """One self-contained HTML page: the int8 ONNX model, ONNX Runtime Web and an interface that reads a PNG, JPEG
+    or DICOM scan and shows the probabilities (``meddistill.web``); opened from ``file://`` with no network.
+    ``load`` runs the embedded model with ONNX Runtime, so the page's model is checked like any export."""
+
+    needs_page = True
+
+    def write(self, model, example, path, calibration, page=None):
+        if page is None:
+            raise ValueError("the web page needs the run's facts (page=...: meddistill.reports.web.page_info)")
+        with tempfile.TemporaryDirectory(prefix="meddistill-web-") as work:
+            onnx_file = Path(work) / "model.int8.onnx"
+            super().write(model, example, onnx_file, calibration)
+            info = {**page, "input_name": INPUT_NAME, "output_name": OUTPUT_NAME}
+            Path(path).write_text(build_page(onnx_file.read_bytes(), info), encoding="utf-8")
+
+    def load(self, path, threads):
+        return onnx_runner(embedded_model(Path(path).read_bytes()), threads)
+
+
 def export_model(
     model: nn.Module,
     fmt: str,
@@ -157,6 +198,7 @@ def export_model(
     in_channels: int,
     image_size: int,
     calibration: torch.Tensor | None = None,
+    page: dict | None = None,
 ) -> Path:
     """Write ``model`` to ``path`` in format ``fmt`` (atomically).
 
@@ -168,6 +210,7 @@ def export_model(
         image_size: Input side S.
         calibration: (N, C, S, S) real, normalised images for formats that
             need them ("onnx-int8": a few hundred train images); ignored by the others.
+        page: The run's facts for a format that writes a page ("web": ``meddistill.reports.web.page_info``).
 
     Returns:
         ``path`` as a ``Path``.
@@ -180,7 +223,7 @@ def export_model(
         raise ValueError(f"{fmt} needs calibration images (N, C, S, S), e.g. 256 training images")
     model = model.to("cpu").eval()
     example = torch.zeros(2, in_channels, image_size, image_size)
-    return atomic_write(path, lambda tmp: exporter.write(model, example, tmp, calibration))
+    return atomic_write(path, lambda tmp: exporter.write(model, example, tmp, calibration, page))
 
 
 def load_exported(path: str | Path, fmt: str, threads: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from meddistill.distillation.base import METHODS, Distiller, create_method, methods_for
+from meddistill.distillation.ensemble import AUTO, ENSEMBLE, AveragedTeacher, mean_logits
 from meddistill.errors import MedDistillError
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
 from meddistill.models.registry import target_module
@@ -61,8 +62,14 @@ def check_method(config: RunConfig, task: str) -> None:
     """Refuse a distillation method that does not work for the data's task, naming those that do.
 
     Raises:
-        MedDistillError: e.g. ``dkd`` (defined over a softmax) for several findings per image.
+        MedDistillError: e.g. ``dkd`` (defined over a softmax) for several findings per image, or a feature method with
+            ``--distil-from ensemble`` typed.
     """
+    if config.distil_from in (ENSEMBLE, AUTO) and "distil_from" in config.given and not logit_method(config):
+        raise MedDistillError(
+            f"--distil-from {config.distil_from} averages the two models' logits, and --method {config.method} learns "
+            "from the teacher's feature maps; use a logit method (kd, dkd, dist, kd_ls, auto) or --distil-from teacher."
+        )
     usable = methods_for(task)
     if config.method != AUTO_METHOD and config.method not in usable:
         raise MedDistillError(
@@ -97,13 +104,50 @@ def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) ->
     )
 
 
+def distillation_teacher(
+    ctx: RunContext, models: dict[str, torch.nn.Module], teacher_better: bool | None = None
+) -> torch.nn.Module | None:
+    """What the distilled student learns from (``distil_from``): the teacher, or the teacher and the scratch student
+    with their logits averaged (``ensemble``; with ``auto`` only when ``teacher_better`` is False: the guard rail found
+    the teacher no better than the scratch student on val). A feature method, or a run without a scratch student,
+    learns from the teacher."""
+    teacher, scratch = models.get("teacher"), models.get("student_scratch")
+    wanted = ctx.config.distil_from == ENSEMBLE or (ctx.config.distil_from == AUTO and teacher_better is False)
+    if not wanted or teacher is None or scratch is None or not logit_method(ctx.config):
+        return teacher
+    return AveragedTeacher([teacher, scratch])
+
+
+def distil_line(config: RunConfig) -> str | None:
+    """The plan's sentence on what the distilled student learns from, when it may not be the teacher alone."""
+    if config.distil_from not in (ENSEMBLE, AUTO):
+        return None
+    if not logit_method(config):
+        return f"The distilled student learns from the teacher alone: --method {config.method} needs its feature maps."
+    if config.distil_from == AUTO:
+        return (
+            "If the teacher is still not better than the scratch student on val, the distilled student learns from "
+            "both together, their logits averaged."
+        )
+    return "The distilled student learns from the teacher and the scratch student together, their logits averaged."
+
+
+def logit_method(config: RunConfig) -> bool:
+    """Whether the run's method learns from logits only (``auto`` searches logit methods)."""
+    return config.method == AUTO_METHOD or not METHODS.entry(config.method).factory.uses_features
+
+
 def cached_teacher_logits(ctx: RunContext, teacher: torch.nn.Module) -> torch.Tensor:
-    """The teacher's logits (N, K) on the train split, computed once per teacher and images.
+    """The teacher's logits (N, K) on the train split, computed once per teacher and images (an averaged teacher's:
+    the mean of its first member's cached logits and the others', computed here).
 
     They are read from the run folder, or from the folder of the run whose teacher file is reused, when they were
     computed for the same teacher bytes (SHA-256) and images; else computed and saved in the run folder (rank 0).
     """
     folder, train = ctx.folder, ctx.batches["train"]
+    if isinstance(teacher, AveragedTeacher):
+        first, *others = teacher.members
+        return mean_logits([cached_teacher_logits(ctx, first)] + [teacher_logits(m, train, ctx.device) for m in others])
     identity = ctx.teacher.identity(folder.teacher_file() if folder.has_weights("teacher") else None)
     key = {
         "teacher_sha256": file_sha256(identity) if identity is not None and identity.is_file() else "",

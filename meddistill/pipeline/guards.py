@@ -61,6 +61,17 @@ def teacher_check(
     )
 
 
+def distilled_from(source) -> str | None:
+    """The sentence saying what the distilled student learned from, when it was more than the teacher."""
+    members = getattr(source, "members", None)
+    if not members:
+        return None
+    return (
+        f"The distilled student learned from the teacher and the student trained from scratch together ({source.arch}, "
+        "logits averaged)."
+    )
+
+
 def headline_student(val: dict[str, dict], metric: str = "AUC") -> tuple[str, str]:
     """The student the run presents as its result, and why: the distilled student unless the scratch student is
     better on val (AUC, ties: ACC). Returns (role, one sentence)."""

@@ -27,10 +27,17 @@ from meddistill.io.atomic import atomic_write, atomic_write_json
 from meddistill.io.weights import save_weights
 from meddistill.models.external import teacher_file_kind
 from meddistill.models.factory import model_info
-from meddistill.pipeline.building import build, build_method, cached_teacher_logits, check_method, fit_settings
+from meddistill.pipeline.building import (
+    build,
+    build_method,
+    cached_teacher_logits,
+    check_method,
+    distillation_teacher,
+    fit_settings,
+)
 from meddistill.pipeline.context import RunContext
 from meddistill.pipeline.deployment import deployed_latency
-from meddistill.pipeline.guards import headline_student, teacher_check
+from meddistill.pipeline.guards import better_on_val, distilled_from, headline_student, teacher_check
 from meddistill.pipeline.plan import fit_budget
 from meddistill.pipeline.search import search
 from meddistill.pipeline.train_on import best_val, train_on
@@ -115,6 +122,12 @@ def _train_student(ctx: RunContext, role: str, teacher: torch.nn.Module | None) 
     return model, _fit(ctx, role, model, teacher)
 
 
+def _teacher_better(results: dict[str, FitResult | None]) -> bool | None:
+    """Whether the teacher trained here is better than the scratch student on val (None: not both trained here)."""
+    teacher, scratch = best_val(results.get("teacher")), best_val(results.get("student_scratch"))
+    return better_on_val(teacher, scratch) if teacher and scratch else None
+
+
 def _record_normalisation(ctx: RunContext, models: dict) -> RunConfig:
     """The settings with the input normalisation each timm model's weights expect (``extra.input_normalisation``,
     applied by the model itself) noted in config.json."""
@@ -193,12 +206,13 @@ def execute(
         config.save(folder.file(CONFIG_FILE))
         atomic_write_json(folder.file(DATASET_FILE), ctx.summary)
 
-    models, results, trained_on = {}, {}, (0, None)
+    models, results, trained_on, source = {}, {}, (0, None), None
     for role in roles:
         if role == "teacher":
             models[role], results[role] = _train_teacher(ctx)
         else:
-            models[role], results[role] = _train_student(ctx, role, models.get("teacher"))
+            source = distillation_teacher(ctx, models, _teacher_better(results)) if role == "student_kd" else None
+            models[role], results[role] = _train_student(ctx, role, source)
         if role == "student_scratch" and results.get("teacher") is not None:  # the guard rail, before distilling
             results["teacher"], *trained_on = train_on(
                 ctx, models["teacher"], results["teacher"], results[role], started
@@ -230,6 +244,7 @@ def execute(
         return report
     val = {r: best_val(results[r]) for r in roles}  # the best epoch's val figures (empty for a teacher used as is)
     report.headline, report.headline_reason = headline_student(val, ctx.task.headline)
+    report.distilled_from = distilled_from(source)
     val_labels, extra = ctx.dataset.splits["val"].labels, data_inputs(ctx.dataset)
     report.trust = trust_of(ctx, labels, probs, val_labels, val_probs, extra, report.headline)
     cal = {r: calibrated(report.trust, r, probs[r], ctx.task.name) for r in roles}  # what every figure reads

@@ -28,6 +28,7 @@ from meddistill.reports.card_html import reliability_svg
 from meddistill.reports.card_trust import rows_table, trust_limitations, trust_sections
 from meddistill.reports.tables import findings_rows, guard_lines, teacher_line
 from meddistill.reports.trust import leak_rows
+from meddistill.reports.web import intended_use
 from meddistill.store.layout import LABELS, ROLES, RunFolder, predictions_key
 from meddistill.store.report import Report
 from meddistill.store.reviews import VERDICTS, ReviewStore
@@ -155,6 +156,7 @@ def card_facts(run_dir: str | Path, examples: bool = True) -> dict:
         "run_id": report.run_id,
         "dataset": dataset["name"],
         "classes": dataset["classes"],
+        "intended_use": intended_use(list(dataset["classes"]), str(dataset["name"])),
         "sizes": dataset.get("sizes", {}),
         "counts": dataset.get("counts", {}),
         "image_size": dataset.get("image_size"),

@@ -153,9 +153,7 @@ def render_card(facts: dict) -> str:
 <p class="muted">MedDistill run {_esc(facts["run_id"])} · generated {generated} · every figure below is read from
 the run folder (report.json, predictions.npz, config.json, dataset.json, the saved models and the review log).</p>
 <h2>Intended use</h2>
-<p>A small, fast classifier of {_esc(", ".join(facts["classes"]))} on {_esc(facts["dataset"])} images, distilled
-from a larger teacher, for research and for checking whether a small model can stand in for the teacher. It is not a
-medical device and not a diagnosis: every prediction is for a clinician to review.</p>
+<p>{_esc(facts["intended_use"])}</p>
 <h2>Data</h2>
 <p>Source: {_esc(facts["source_kind"])}; splits: {_esc(facts["splits"])}. Stored at {facts["image_size"]} px,
 trained at {facts["train_image_size"]} px.</p>

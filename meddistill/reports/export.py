@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from meddistill.data.tensors import Batches
+from meddistill.errors import MedDistillError
 from meddistill.evaluation.export import (
     CHUNK,
     EXPORTS,
@@ -19,6 +20,7 @@ from meddistill.evaluation.export import (
 )
 from meddistill.io.atomic import atomic_write_json
 from meddistill.pipeline.trust import calibrated
+from meddistill.reports.web import page_info
 from meddistill.store.layout import EXPORTS_DIR, RunFolder, check_role, predictions_key
 from meddistill.tasks import task_for
 
@@ -32,7 +34,7 @@ def export_run(
         run_dir: The run folder (with ``config.json``, ``dataset.json`` and ``<role>.safetensors``).
         fmt: A name from ``meddistill.evaluation.available_formats()``.
         role: "teacher", "student_scratch" or "student_kd".
-        out: Output file (default ``<run_dir>/exports/<role><ext>``, ext .pt, .onnx or .int8.onnx).
+        out: Output file (default ``<run_dir>/exports/<role><ext>``, ext .pt, .onnx, .int8.onnx or .html).
         raw: Export the raw logits; by default the file divides them by the model's val-fitted temperature, so its
             probabilities are the calibrated ones every page shows.
 
@@ -64,8 +66,15 @@ def export_run(
         train = Batches(dataset.splits["train"], channels, size, config.num_workers)
         calibration = calibration_images(train, seed=config.seed)
 
+    page = None
+    if EXPORTS.entry(fmt).factory.needs_page:
+        if report is None:
+            raise MedDistillError(
+                f"Run {folder.path.name} has no report.json yet; finish the run, then export the page."
+            )
+        page = page_info(report, role, temperature, channels, size)
     path = Path(out).expanduser() if out else folder.file(EXPORTS_DIR) / f"{role}{extension}"
-    export_model(model, fmt, path, channels, size, calibration)
+    export_model(model, fmt, path, channels, size, calibration, page)
     chunks = (images for images, _, _ in test.iterate(CHUNK))
     task = task_for(dataset.task)
     probs, max_diff, same = compare_outputs(load_exported(path, fmt), model, chunks, task.activation, task.findings)

@@ -168,6 +168,8 @@ def guard_lines(report: Report) -> list[tuple[str, str]]:
     lines = []
     if report.teacher_check is not None:
         lines.append(("success" if report.teacher_check.better else "warning", report.teacher_check.sentence))
+    if report.distilled_from:
+        lines.append(("info", report.distilled_from))
     if report.headline_reason:
         lines.append(("info" if report.headline == "student_kd" else "warning", report.headline_reason))
     return lines

@@ -4,6 +4,7 @@ one line here plus the code that uses it."""
 
 from __future__ import annotations
 
+from meddistill.distillation.ensemble import DISTIL_FROM, TEACHER
 from meddistill.settings.declarations import comma_list, declare
 from meddistill.settings.sources import PRETRAINED_CHOICES, PRETRAINED_DEFAULTS
 from meddistill.tracking import available_trackers
@@ -36,6 +37,16 @@ declare("uncertain", "ignore", "how a per-finding column's -1 is read: ignore, p
 declare("teacher", "resnet18", "teacher architecture: one of MedDistill's models or any timm name (timm/NAME)")
 declare("student", "tiny_cnn", "student architecture, likewise")
 declare("method", "kd", "distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)")
+declare(
+    "distil_from",
+    TEACHER,
+    "what the distilled student learns from: the teacher, the teacher and the scratch student with their logits "
+    "averaged (ensemble; logit methods only), or auto: the ensemble when the teacher is not better than the scratch "
+    "student on val (default in cpu)",
+    choices=DISTIL_FROM,
+    page="distillation",
+    label="Learn from",
+)
 declare(
     "kd_temperature",
     4.0,

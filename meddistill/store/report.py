@@ -158,6 +158,8 @@ class Report:
         search: The ``--method auto`` record (every candidate, the choice), when the run searched.
         teacher_check: Whether the teacher is better than the scratch student on val, and the sentence saying so.
         headline: The student presented as the result (``student_kd`` unless the scratch student is better on val).
+        distilled_from: The sentence saying what the distilled student learned from when it was not the teacher alone
+            (``--distil-from ensemble``: the teacher and the scratch student, logits averaged); None otherwise.
         agreement: Per student, the fraction of test images on which it predicts the teacher's class.
         trust: Calibration, operating points, referral, subgroups and leak-free figures of every model
             (``meddistill.evaluation.trust``); the models' ``test`` figures use the calibrated probabilities.
@@ -177,6 +179,7 @@ class Report:
     teacher_check: TeacherCheck | None = None
     headline: str = "student_kd"  # the student presented as the result: the better of the two on val
     headline_reason: str | None = None
+    distilled_from: str | None = None
     agreement: dict[str, float] | None = None
     trust: Trust | None = None
     seconds: float = 0.0

@@ -15,6 +15,7 @@ from meddistill.data.options import DataOptions
 from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
 from meddistill.paths import MEDMNIST_DIR, home
+from meddistill.pipeline.building import distil_line
 from meddistill.pipeline.plan import describe_plan, fit_budget, plan_run
 from meddistill.pipeline.train_on import plan_line
 from meddistill.services.quickstart import quickstart_config
@@ -75,7 +76,12 @@ def plan_text(config: RunConfig) -> str:
     train, channels, native, classes = dataset_shape(config.data, config.data_options())
     size = config.resolved_image_size(native)
     fitted, note = fit_budget(config.for_data(native), train, channels, size, classes)
-    lines = [describe_plan(plan_run(fitted, train, channels, size, classes)), note, plan_line(fitted)]
+    lines = [
+        describe_plan(plan_run(fitted, train, channels, size, classes)),
+        note,
+        plan_line(fitted),
+        distil_line(fitted),
+    ]
     return "\n".join(line for line in lines if line)
 
 
