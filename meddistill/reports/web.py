@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 import onnxruntime
 import torch
 
-import meddistill
 from meddistill.evaluation.export import OPSET
 from meddistill.store.layout import LABELS
 from meddistill.store.report import Report
@@ -15,6 +16,14 @@ NOTICE = (
     "cleared or approved for clinical use, and it does not make a diagnosis: every result is for a clinician to review."
 )
 RULES = {"youden": "Youden's J", "sensitivity": "target sensitivity", "specificity": "target specificity"}
+
+
+def _meddistill_version() -> str:
+    """The installed MedDistill version (pyproject.toml's), read without importing the package's top level."""
+    try:
+        return version("meddistill")
+    except PackageNotFoundError:
+        return "not installed (run from a source tree)"
 
 
 def intended_use(classes: list[str], dataset: str) -> str:
@@ -86,7 +95,7 @@ def page_info(report: Report, role: str, temperature: list[float] | None, channe
         "figures": _figures(report, role),
         "intended_use": intended_use(classes, dataset),
         "versions": {
-            "MedDistill": meddistill.__version__,
+            "MedDistill": _meddistill_version(),
             "ONNX opset": str(OPSET),
             "onnxruntime (quantization)": onnxruntime.__version__,
             "torch": torch.__version__.split("+")[0],
