@@ -132,31 +132,40 @@ if st.session_state.get(card_key):
         "Download model card", st.session_state[card_key], file_name=f"{record.id}-model-card.html", mime="text/html"
     )
 
-st.subheader("The student in a clinician's browser")
-student = report.headline if report.headline in report.models else "student_kd"
-st.caption(
-    f"One HTML file with the headline student ({LABELS[student].lower()}, int8) and ONNX Runtime Web inside: it opens "
-    "from a USB stick or an e-mail with no install, no server and no network, reads a PNG, JPEG or DICOM scan and "
-    "shows the calibrated probabilities with the run's operating point and test figures. The same as "
-    f"`meddistill export RUN --format web --model {student}`."
-)
-page_key = f"web_{record.id}_{student}"
-if st.button("Prepare the offline page", key="prepare_web"):
-    with st.spinner("Quantizing the student and checking it on the test split..."), guarded("Could not write the page"):
-        st.session_state[page_key] = export_run(record.path, WEB, role=student)
-made = st.session_state.get(page_key)
-if made and Path(made["path"]).is_file():
+if report.dataset.get("spatial_dims") == 3:
     st.caption(
-        f"Checked on the test split: agreement with the PyTorch model {made['agreement']:.1%}, test ACC "
-        f"{made['test_acc']:.1%}, {made['size_bytes'] / 1e6:.1f} MB."
+        "The offline browser page reads 2D scans; export this run's student of volumes as ONNX "
+        "(`meddistill export RUN --format onnx`) for a viewer that reads volumes."
     )
-    st.download_button(
-        "Download the offline page (HTML)",
-        Path(made["path"]).read_bytes(),
-        file_name=f"{record.id}-{student}.html",
-        mime="text/html",
-        key="download_web",
+else:
+    st.subheader("The student in a clinician's browser")
+    student = report.headline if report.headline in report.models else "student_kd"
+    st.caption(
+        f"One HTML file with the headline student ({LABELS[student].lower()}, int8) and ONNX Runtime Web inside: it "
+        "opens from a USB stick or an e-mail with no install, no server and no network, reads a PNG, JPEG or DICOM "
+        "scan and shows the calibrated probabilities with the run's operating point and test figures. The same as "
+        f"`meddistill export RUN --format web --model {student}`."
     )
+    page_key = f"web_{record.id}_{student}"
+    if st.button("Prepare the offline page", key="prepare_web"):
+        with (
+            st.spinner("Quantizing the student and checking it on the test split..."),
+            guarded("Could not write the page"),
+        ):
+            st.session_state[page_key] = export_run(record.path, WEB, role=student)
+    made = st.session_state.get(page_key)
+    if made and Path(made["path"]).is_file():
+        st.caption(
+            f"Checked on the test split: agreement with the PyTorch model {made['agreement']:.1%}, test ACC "
+            f"{made['test_acc']:.1%}, {made['size_bytes'] / 1e6:.1f} MB."
+        )
+        st.download_button(
+            "Download the offline page (HTML)",
+            Path(made["path"]).read_bytes(),
+            file_name=f"{record.id}-{student}.html",
+            mime="text/html",
+            key="download_web",
+        )
 
 st.subheader("Several runs")
 finished = [r for r in jobs.store.list() if r.status == RunStatus.DONE]

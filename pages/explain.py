@@ -22,6 +22,7 @@ from meddistill.views.cases import (
 )
 from meddistill.views.figures import faithfulness_figure
 from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
+from pages.common.volume_view import volume_planes
 
 page(
     "Explain",
@@ -43,8 +44,10 @@ with guarded("Could not open this run"):
     finding = None
     if task.findings:  # several findings per image: the maps explain the one picked, the cases can be filtered by it
         finding = st.selectbox("Finding", classes, key="finding")
+    volumes = summary.get("spatial_dims") == 3
     top = st.columns([1, 2])
-    source = top[0].radio("Scan", ["From the test split", "Upload a scan"], horizontal=True)
+    scans = ["From the test split"] if volumes else ["From the test split", "Upload a scan"]
+    source = top[0].radio("Scan", scans, horizontal=True)
     image, title, truth = None, "", None
     if source == "From the test split":
         dataset = dataset_for(str(record.path))
@@ -100,6 +103,7 @@ with guarded("Could not open this run"):
             method,
             target=target,
             activation=task.activation,
+            spatial_dims=summary.get("spatial_dims", 2),
         )
 
     st.markdown(
@@ -107,16 +111,8 @@ with guarded("Could not open this run"):
         + (f" · true {'findings' if task.findings else 'class'}: **{md(truth)}**" if truth else "")
         + f" · maps explain the {'finding' if task.findings else 'class'} **{md(classes[result['target']])}**"
     )
-    cols = st.columns(3)
-    stored = f"{image.shape[1]}x{image.shape[0]} px"
-    cols[0].image(
-        image,
-        caption=f"Scan as stored ({stored}); the models see it at {summary['train_image_size']} px",
-        width="stretch",
-        clamp=True,
-        output_format="PNG",
-    )
-    for column, role, label in ((cols[1], "teacher", LABELS["teacher"]), (cols[2], "student", LABELS["student_kd"])):
+    answers = {}
+    for role in ("teacher", "student"):
         explanation = result[role]
         probs = calibrated_answer(
             record.path, "teacher" if role == "teacher" else "student_kd", explanation.probabilities
@@ -124,8 +120,28 @@ with guarded("Could not open this run"):
         said = f"{classes[explanation.predicted]} ({max(probs):.1%})"
         if task.findings:
             said = f"{classes[result['target']]} {probs[result['target']]:.1%}"
-        column.image(overlay(image, explanation.saliency, opacity), caption=f"{label}: {said}", width="stretch")
-        column.caption("calibrated: " + " · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, probs)))
+        answers[role] = (said, "calibrated: " + " · ".join(f"{c}: {p:.1%}" for c, p in zip(classes, probs)))
+    if volumes:
+        for role, label in (("teacher", LABELS["teacher"]), ("student", LABELS["student_kd"])):
+            st.write(f"{label}: **{md(answers[role][0])}** · {answers[role][1]}")
+        volume_planes(image, result, opacity, key=f"planes_{record.id}")
+    else:
+        cols = st.columns(3)
+        cols[0].image(
+            image,
+            caption=f"Scan as stored ({image.shape[1]}x{image.shape[0]} px); the models see it at "
+            f"{summary['train_image_size']} px",
+            width="stretch",
+            clamp=True,
+            output_format="PNG",
+        )
+        for column, role, label in (
+            (cols[1], "teacher", LABELS["teacher"]),
+            (cols[2], "student", LABELS["student_kd"]),
+        ):
+            overlaid = overlay(image, result[role].saliency, opacity)
+            column.image(overlaid, caption=f"{label}: {answers[role][0]}", width="stretch")
+            column.caption(answers[role][1])
     agreement = result["agreement"]
     a, b = st.columns(2)
     a.metric(

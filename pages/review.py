@@ -9,12 +9,27 @@ from meddistill.tasks import DEFAULT_TASK, task_for
 from meddistill.views.cases import FILTER_LABELS, FILTERS, case_label, case_table, filter_cases
 from meddistill.views.review import SHORTCUTS, review_images
 from pages.common.ui import dataset_for, guarded, md, page, pick_run, run_models
+from pages.common.volume_view import volume_planes
 
 page(
     "Review",
     "One case at a time: the scan as stored, where the teacher and the student looked, and your verdict on the "
     "student. Keys: A agree · D disagree · U unsure · N next · P previous. Reviews are kept with the run.",
 )
+
+
+def four_pictures(pictures: dict) -> None:
+    """The scan, both maps and their difference, side by side, at the scan's stored size."""
+    height, width = pictures["scan"].shape[:2]
+    captions = {
+        "scan": f"Scan as stored ({width}x{height} px)",
+        "teacher": f"Teacher's {pictures['method']}",
+        "student": f"Student's {pictures['method']}",
+        "difference": "Difference: red = teacher looks more, blue = student",
+    }
+    for column, (name, caption) in zip(st.columns(4), captions.items()):
+        column.image(pictures[name], caption=caption, width="stretch", clamp=True, output_format="PNG")  # lossless
+
 
 record = pick_run("review_run")
 if record is None:
@@ -57,22 +72,17 @@ with guarded("Could not open this run"):
             summary["train_image_size"],
             target=target,
             activation=task.activation,
+            spatial_dims=summary.get("spatial_dims", 2),
         )
-    height, width = pictures["scan"].shape[:2]
     st.markdown(
         f"**{md(case['name'])}** · truth **{md(case['truth'])}** · {LABELS['teacher']}: **{md(case['teacher'])}** "
         f"({case['teacher confidence']:.0%}) · {LABELS['student_kd']}: **{md(case['student'])}** "
         f"({case['student confidence']:.0%})"
     )
-    columns = st.columns(4)
-    captions = {
-        "scan": f"Scan as stored ({width}x{height} px)",
-        "teacher": f"Teacher's {pictures['method']}",
-        "student": f"Student's {pictures['method']}",
-        "difference": "Difference: red = teacher looks more, blue = student",
-    }
-    for column, (name, caption) in zip(columns, captions.items()):
-        column.image(pictures[name], caption=caption, width="stretch", clamp=True, output_format="PNG")  # lossless
+    if "pair" in pictures:  # a volume: three planes with slice sliders
+        volume_planes(test.image(case["case"]), pictures["pair"], 0.45, key=f"review_planes_{record.id}")
+    else:
+        four_pictures(pictures)
     st.caption(
         f"Both maps explain the class **{md(summary['classes'][pictures['target']])}** on one colour scale (blue = "
         f"low, red = high), computed at {summary['train_image_size']} px and shown on the stored scan; map agreement "

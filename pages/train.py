@@ -65,8 +65,9 @@ with st.expander("New run", expanded=not jobs.active()):
         source = choices[data_label]
         picked = st.session_state.get("data_options") if source == current else None
         options = data_options_for(source, picked)
-        native = dataset_shape(source, options)[2]  # read once and cached (the model pickers use it too)
-        p = preset_values(preset, native)  # the preset over the library's defaults, adapted to the data's size
+        shape = dataset_shape(source, options)  # read once and cached (the model pickers use it too)
+        native = shape.native
+        p = preset_values(preset, native, shape.spatial_dims)  # the preset's defaults, adapted to the data
         teacher_fields = teacher_picker(left, source, options, p)
         uses_file = bool(teacher_fields.get("teacher_weights")) and teacher_fields.get("pretrained") is None
         pretrained = teacher_fields.get("pretrained")
@@ -111,7 +112,8 @@ with st.expander("New run", expanded=not jobs.active()):
         fields.update(teacher_fields)  # after the image size: a reused teacher keeps the side it was trained at
         fields.update(options.given())  # CSV columns, patient key: as on the Data page
         with guarded("These settings cannot be used"):
-            config = config_from_fields(preset, source, fields, ("teacher", "student") if pretrained else (), native)
+            picked = ("teacher", "student") if pretrained else ()
+            config = config_from_fields(preset, source, fields, picked, native, shape.spatial_dims)
             if config.teacher_source().from_file:
                 with st.spinner("Checking the teacher against the dataset..."):
                     st.success(check_teacher(config))  # refused here, before the run is queued, if it does not fit

@@ -283,3 +283,43 @@ def test_the_sidebar_shows_the_titled_menu_from_its_first_frame(browser, tmp_pat
         words = first.split()
         assert "app" not in words and "review" not in words, (path, first)  # no file-name menu, even for a frame
         assert "Home" in words[:2], (path, first)  # the titled menu, Home first (its icon's name may come before)
+
+
+def test_explain_on_a_3d_run_shows_three_planes_that_move_with_the_slider(browser, artifacts, tmp_path, monkeypatch):
+    """A smoke run on the real AdrenalMNIST3D (at its 28^3): Explain shows the axial, coronal and sagittal planes of
+    the scan and both maps, and the axial plane follows its slider; Review shows the planes too."""
+    from meddistill.cli.main import main
+
+    data = Path(os.environ.get("MEDDISTILL_DATA", ROOT.parent / "shared" / "data")) / "medmnist" / "adrenalmnist3d.npz"
+    if not data.is_file():
+        pytest.skip(f"{data} not found")
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEDDISTILL_HOME", str(home))
+    assert main(["run", "--data", str(data), "--preset", "smoke", "--image-size", "28", "--threads", "2"]) == 0
+    process, url = _start_server(home)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.set_default_timeout(90_000)
+    try:
+        page.goto(f"{url}/explain")
+        for plane in ("Axial", "Coronal", "Sagittal"):
+            page.get_by_text(f"{plane} slice", exact=True).wait_for()
+        caption = page.get_by_text(re.compile(r"^axial \d+$"))
+        start = int(caption.first.inner_text().split()[1])
+        assert page.get_by_text(re.compile(r"^Teacher · axial \d+$")).count() == 1
+        assert page.get_by_text(re.compile(r"map peaks at axial slice \d+, coronal \d+, sagittal \d+")).count() >= 1
+        axial = page.get_by_role("slider", name="Axial slice")
+        axial.focus()
+        page.keyboard.press("ArrowLeft" if start > 0 else "ArrowRight")
+        moved = start - 1 if start > 0 else start + 1
+        page.get_by_text(f"axial {moved}", exact=True).wait_for()
+        page.get_by_text(f"Teacher · axial {moved}", exact=True).wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts / "volume-explain.png"), full_page=True)
+        page.goto(f"{url}/review")
+        page.get_by_text("Sagittal slice", exact=True).wait_for()
+        page.goto(f"{url}/compare")
+        page.get_by_text("offline browser page reads 2D scans", exact=False).wait_for()
+    finally:
+        page.close()
+        log = _stop_server(process)
+    assert "Traceback" not in log, log[-3000:]

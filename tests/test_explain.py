@@ -14,7 +14,8 @@ from meddistill.cli import main
 from meddistill.explain import Explanation, available_explainers, explain_pair, normalise, overlay, saliency
 from meddistill.models import available_models, create_model
 
-HEAVY = ("densenet121", "resnet50")  # occlusion and IG take 4-6 s each on them; Grad-CAM covers them
+HEAVY = ("densenet121", "resnet50", "resnet10_3d", "resnet18_3d")  # occlusion and IG take seconds; Grad-CAM covers
+IMAGES = available_models(spatial_dims=2)  # the 3D models have their own tests (tests/test_volumes.py)
 X_GOLDEN = np.arange(16, dtype=np.float64).reshape(4, 4) / 8.0 - 1.0  # -1 .. 0.875
 CONV_W, CONV_B = np.array([2.0, -1.0]), np.array([0.0, 0.25])
 LIN_W = np.array([[1.0, -3.0], [-1.0, 2.0]])
@@ -90,13 +91,13 @@ def _check_map(heat: np.ndarray, method: str = "gradcam") -> None:
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize("name", IMAGES)
 def test_gradcam_every_model(name, channels):
     x = torch.randn(channels, 28, 28, generator=torch.Generator().manual_seed(1))
     _check_map(saliency(_model(name, channels), x))
 
 
-@pytest.mark.parametrize("name", [m for m in available_models() if m not in HEAVY])
+@pytest.mark.parametrize("name", [m for m in IMAGES if m not in HEAVY])
 @pytest.mark.parametrize("method", ["occlusion", "integrated_gradients"])
 def test_occlusion_and_ig_grey_and_rgb(name, method):
     for channels in (1, 3):

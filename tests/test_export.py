@@ -20,7 +20,12 @@ from meddistill.models import create_model
 from meddistill.reports.export import export_run
 from meddistill.store.layout import RunFolder, load_trained
 
-LIMITS = {"torchscript": (1e-4, 1.0), "onnx": (1e-4, 1.0), "onnx-int8": (0.1, 0.9)}  # (max prob diff, min agreement)
+LIMITS = {
+    "torchscript": (1e-4, 1.0),
+    "onnx": (1e-4, 1.0),
+    "onnx-int8": (0.1, 0.9),
+    "web": (0.1, 0.9),
+}  # (max prob diff, min agreement)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +88,7 @@ def test_export_run_round_trip(trained_run, test_images, fmt):
         assert [i.name for i in graph.graph.input] == ["images"] and [o.name for o in graph.graph.output] == ["logits"]
         assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
         assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic batch size
-    if fmt != "onnx-int8":  # an exact export scores exactly like the model in the run's report
+    if fmt in ("torchscript", "onnx"):  # an exact export (not int8, as the web page's is) scores like the report
         report = json.loads((run_dir / "report.json").read_text())
         assert result["test_acc"] == pytest.approx(report["models"]["student_kd"]["test"]["acc"])
         assert result["test_auc"] == pytest.approx(report["models"]["student_kd"]["test"]["auc"], abs=1e-6)

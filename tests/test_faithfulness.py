@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from meddistill.data.tensors import to_tensor
@@ -23,6 +22,7 @@ from meddistill.explain import (
     top_mask,
 )
 from meddistill.models import create_model
+from tests.planted import train_until
 
 PATCH = 14  # 196 pixels: more than the map's top 20% (157 of 784), so that top set can lie wholly inside it
 
@@ -125,20 +125,7 @@ def planted():
     x, y, test_x = to_tensor(train_images, 1, 28), torch.from_numpy(train_labels), to_tensor(test_images, 1, 28)
     torch.manual_seed(0)
     model = create_model("tiny_cnn", 2, 1, 28)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        model.train()
-        for index in torch.randperm(len(x), generator=order).split(64):
-            loss = F.cross_entropy(model(x[index]), y[index])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            accuracy = float((model(test_x).argmax(1).numpy() == test_labels).mean())
-        if accuracy > 0.97:
-            break
+    accuracy = train_until(model, x, y, test_x, test_labels, epochs=8, batch=64)
     assert accuracy > 0.95, accuracy
     return model, test_x, test_labels, corners
 

@@ -181,7 +181,10 @@ def test_medmnist_download_failure_is_plain(monkeypatch, tmp_path):
 
 
 def test_unknown_medmnist_name():
-    with pytest.raises(DataError, match="'chestmnist' is not a 2D MedMNIST set; choose one of: .*breastmnist"):
+    message = (
+        r"'chestmnist' is not a single-label MedMNIST set \(2D or 3D\); choose one of: adrenalmnist3d, .*breastmnist"
+    )
+    with pytest.raises(DataError, match=message):
         load_dataset("chestmnist")
 
 

@@ -11,7 +11,7 @@ from meddistill.models import available_models, create_model, model_info, target
 def test_forward_backward(name, channels):
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, in_channels=channels, image_size=28)
-    images = torch.randn(2, channels, 28, 28)
+    images = torch.randn(2, channels, *[28] * model.spatial_dims)  # volumes (B, C, S, S, S) for a 3D model
     logits = model(images)
     assert logits.shape == (2, 3)
     assert torch.isfinite(logits).all()

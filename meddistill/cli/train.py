@@ -17,7 +17,7 @@ from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, findings_checks, leakage_warnings
 from meddistill.errors import MedDistillError
 from meddistill.pipeline.building import distil_line
-from meddistill.pipeline.plan import describe_plan, plan_run
+from meddistill.pipeline.plan import describe_plan, plan_run, volume_note
 from meddistill.pipeline.runner import budgeted, execute
 from meddistill.pipeline.train_on import plan_line
 from meddistill.reports.tables import comparison_table, findings_table, summary_lines
@@ -186,9 +186,9 @@ def print_plan(config: RunConfig) -> MedDataset:
     """Load the data (refusing bad data before a run is registered), print what each model will train, and return
     the data (the run trains on it without reading it again)."""
     dataset = config.load_data()
-    size = config.resolved_image_size(dataset.image_size)
     train = len(dataset.splits["train"])
-    fitted = budgeted(config.for_data(dataset.image_size), dataset)  # what execute will run
+    fitted = budgeted(config.for_data(dataset.image_size, dataset.spatial_dims), dataset)  # what execute will run
+    size = fitted.resolved_image_size(dataset.image_size)
     plans = plan_run(fitted, train, dataset.channels, size, dataset.num_classes)
     threads = config.threads or distributed.default_threads()
     provenance = dataset.provenance
@@ -200,9 +200,11 @@ def print_plan(config: RunConfig) -> MedDataset:
         print(f"warning: {line}")
     if config.teacher_source().from_file:
         print("Teacher: " + check_teacher(config, dataset))  # refused here, before anything trains, if it does not fit
-    print(f"Plan on {dataset.summary()['name']} ({train} train images at {size} px, {threads} CPU threads):")
+    unit = f"volumes at {size}^3 voxels" if dataset.spatial_dims == 3 else f"images at {size} px"
+    print(f"Plan on {dataset.summary()['name']} ({train} train {unit}, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
-    for note in (fitted.extra.get("budget"), plan_line(fitted), distil_line(fitted)):
+    volumes = volume_note(fitted, train, dataset.channels, dataset.image_size, dataset.num_classes)
+    for note in (volumes, fitted.extra.get("budget"), plan_line(fitted), distil_line(fitted)):
         if note:
             print(note, flush=True)
     return dataset

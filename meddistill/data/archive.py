@@ -121,7 +121,7 @@ def _plan(zf: zipfile.ZipFile, archive: str, max_members: int, max_total_bytes: 
         if info.is_dir() or not parts or _is_junk(parts):
             continue
         shown = _show(info.orig_filename)
-        if parts[-1].lower().endswith(ARCHIVE_SUFFIXES):
+        if parts[-1].lower().endswith(ARCHIVE_SUFFIXES) and not parts[-1].lower().endswith(".nii.gz"):  # NIfTI
             raise DataError(
                 f'Archive "{archive}" contains another archive "{shown}"; unpack it and zip the files directly.'
             )

@@ -44,6 +44,7 @@ class Split:
 
     labels: np.ndarray
     groups: list[str | None] | None = None
+    spatial_dims = 2  # 3 for a split of volumes: ``image(i)`` is then (D, H, W) uint8
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,22 +63,31 @@ class Split:
 
 
 class ArraySplit(Split):
-    """A split held in memory as a uint8 array (N, H, W) or (N, H, W, 3)."""
+    """A split held in memory as a uint8 array (N, H, W) or (N, H, W, 3), or volumes (N, D, H, W) when
+    ``spatial_dims`` is 3."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, groups: list[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        groups: list[str | None] | None = None,
+        spatial_dims: int = 2,
+    ) -> None:
         self.images = images
         self.labels = as_labels(labels)
         self.groups = groups
+        self.spatial_dims = spatial_dims
 
     def image(self, index: int) -> np.ndarray:
         return self.images[index]
 
     def subset(self, indices: np.ndarray) -> "ArraySplit":
-        return ArraySplit(self.images[indices], self.labels[indices], _pick(self.groups, indices))
+        return ArraySplit(self.images[indices], self.labels[indices], _pick(self.groups, indices), self.spatial_dims)
 
 
 class FileSplit(Split):
-    """A split of image files decoded lazily by ``decode(path) -> uint8 array``."""
+    """A split of image files decoded lazily by ``decode(path) -> uint8 array`` (a volume (D, H, W) when
+    ``spatial_dims`` is 3: a NIfTI file, or a DICOM series' folder)."""
 
     def __init__(
         self,
@@ -85,11 +95,13 @@ class FileSplit(Split):
         labels: np.ndarray,
         decode: Callable[[Path], np.ndarray],
         groups: list[str | None] | None = None,
+        spatial_dims: int = 2,
     ) -> None:
         self.paths = list(paths)
         self.labels = as_labels(labels)
         self.decode = decode
         self.groups = groups
+        self.spatial_dims = spatial_dims
 
     def image(self, index: int) -> np.ndarray:
         return self.decode(self.paths[index])
@@ -99,7 +111,11 @@ class FileSplit(Split):
 
     def subset(self, indices: np.ndarray) -> "FileSplit":
         return FileSplit(
-            [self.paths[i] for i in indices], self.labels[indices], self.decode, _pick(self.groups, indices)
+            [self.paths[i] for i in indices],
+            self.labels[indices],
+            self.decode,
+            _pick(self.groups, indices),
+            self.spatial_dims,
         )
 
 
@@ -137,6 +153,11 @@ class MedDataset:
         return [found.get(str(path), "") for path in getattr(data, "paths", [])]
 
     @property
+    def spatial_dims(self) -> int:
+        """2 for images, 3 for volumes (``VolumeDataset``)."""
+        return self.splits["train"].spatial_dims
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
@@ -162,6 +183,7 @@ class MedDataset:
             "classes": self.class_names,
             "channels": self.channels,
             "image_size": self.image_size,
+            "spatial_dims": self.spatial_dims,
             "sizes": {split: len(data) for split, data in self.splits.items()},
             "counts": self.counts(),
             "provenance": self.provenance,

@@ -15,6 +15,8 @@ from meddistill.data.layout import Layout, recognise
 from meddistill.data.leakage import file_digest
 from meddistill.data.multilabel import absent_findings, holdout_findings, require_in_train
 from meddistill.data.options import DataOptions
+from meddistill.data.series import SeriesVolumes, read_series
+from meddistill.data.volumes import VolumeDataset, decode_nifti, nifti_record
 from meddistill.errors import DataError
 
 SAMPLE_FILES = 32
@@ -29,12 +31,16 @@ def decode_file(path: Path) -> np.ndarray:
 
 
 def _sample_shape(split: Split, rng: np.random.Generator, verify: str) -> tuple[int, int]:
-    """(channels, typical size) from a sample of images; ``verify="all"`` decodes every one."""
+    """(channels, typical size) from a sample of images (volumes: grey, their largest side); ``verify="all"``
+    decodes every one."""
     count = len(split) if verify == "all" else min(SAMPLE_FILES, len(split))
     indices = np.arange(len(split)) if verify == "all" else rng.choice(len(split), count, replace=False)
     colour, sizes = False, []
     for index in indices:
         image = split.image(int(index))
+        if split.spatial_dims == 3:
+            sizes.append(max(image.shape))
+            continue
         sizes.append(max(image.shape[:2]))
         if image.ndim == 3 and not (
             np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2])
@@ -106,10 +112,15 @@ def load_folder(
         raise DataError(f"{root} is not a folder; give a folder with one subfolder per class, a .zip, or a .npz file.")
     layout = recognise(root, options)
     in_class_copies = _dedupe_classes(layout)
+    series = _as_series(layout) if layout.kind.startswith("dicom") else None
     keys = _group_keys(layout, options)
     width = len(layout.class_names)
+    volumes = layout.kind.startswith("nifti") or series is not None
+    decode, dims = (decode_file, 2)
+    if volumes:
+        decode, dims = (series or decode_nifti), 3
     splits = {
-        s: FileSplit(layout.files[s], _labels(layout, s, width), decode_file, keys[s].keys if keys else None)
+        s: FileSplit(layout.files[s], _labels(layout, s, width), decode, keys[s].keys if keys else None, dims)
         for s in SPLITS
     }
     made = []
@@ -136,7 +147,10 @@ def load_folder(
     for data in splits.values():
         split_channels, split_size = _sample_shape(data, rng, verify)
         channels, size = max(channels, split_channels), max(size, split_size)
-    return MedDataset(
+    extra = {}
+    if volumes:
+        extra["volumes"] = series.record if series else nifti_record([p for s in SPLITS for p in splits[s].paths])
+    return (VolumeDataset if volumes else MedDataset)(
         name=root.name,
         splits=splits,
         class_names=layout.class_names,
@@ -153,8 +167,25 @@ def load_folder(
             "copies_within_class_dropped": in_class_copies,
             "options": options.given(),
             **({"findings": _findings_record(layout, splits)} if layout.task == "multi_label" else {}),
+            **extra,
         },
     )
+
+
+def _as_series(layout: Layout) -> SeriesVolumes | None:
+    """For DICOM files that form series of several slices: the layout reduced to one file per series (its first
+    slice stands for it) and the decoder of the volumes; None for a folder of 2D DICOM images."""
+    found = read_series(layout.files, layout.labels)
+    if found is None:
+        return None
+    volumes, firsts, labels = found
+    if layout.groups is not None:
+        group_of = {p: g for s in SPLITS for p, g in zip(layout.files[s], layout.groups[s])}
+        layout.groups = {s: [group_of[p] for p in firsts[s]] for s in SPLITS}
+    layout.files, layout.labels = firsts, labels
+    layout.kind = layout.kind.replace("dicom", "dicom-series")
+    layout.description += f", {volumes.record['series']} DICOM series read as volumes"
+    return volumes
 
 
 def _labels(layout: Layout, split: str, width: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 from meddistill.data.dataset import split_named
 from meddistill.data.multilabel import finding_columns
 from meddistill.data.options import DataOptions
+from meddistill.data.volumes import is_nifti, volume_stem
 from meddistill.errors import DataError
 
 # Common column names, compared case-insensitively, in order of preference.
@@ -30,6 +31,9 @@ GUESSES = {
         "image index",
         "path",
         "filepath",
+        "scan",
+        "volume",
+        "series",
     ),
     "label": ("label", "class", "diagnosis", "target", "dx", "finding", "category", "finding labels", "findings"),
     "split": ("split", "subset", "partition"),
@@ -179,6 +183,8 @@ def file_index(images: list[Path]) -> dict[str, list[Path]]:
     for path in images:
         index.setdefault(path.name.lower(), []).append(path)
         index.setdefault(path.stem.lower() + "\0stem", []).append(path)
+        if is_nifti(path) and path.name.lower().endswith(".gz"):  # scan_01.nii.gz: by scan_01 too
+            index.setdefault(volume_stem(path).lower() + "\0stem", []).append(path)
     return index
 
 

@@ -23,6 +23,7 @@ from meddistill.data.images import IMAGE_SUFFIXES
 from meddistill.data.labels_csv import FINDING_SCAN_ROWS, class_order, columns_for, read_labels, read_table
 from meddistill.data.multilabel import findings_from_columns, findings_from_joined, separator_of, split_lists
 from meddistill.data.options import DataOptions
+from meddistill.data.volumes import is_nifti
 from meddistill.errors import DataError
 
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "DICOMDIR"}
@@ -76,7 +77,9 @@ def scan(root: Path) -> tuple[list[Path], list[Path], list[tuple[str, str]]]:
                 ignored.append((str(rel / name), "operating-system or index file"))
             elif name.startswith("."):
                 ignored.append((str(rel / name), "hidden file"))
-            elif suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or (suffix == "" and is_dicom(path)):
+            elif suffix in IMAGE_SUFFIXES or suffix in DICOM_SUFFIXES or is_nifti(path):
+                images.append(path)
+            elif suffix == "" and is_dicom(path):
                 images.append(path)
             elif suffix == ".csv":
                 csvs.append(path)
@@ -192,12 +195,31 @@ def _from_folders(
         description = f"split folders ({names}), each with one folder per class"
     else:
         description = "one folder per class at the top, no split folders"
-    kind = "dicom-folder" if _any_dicom(files) else "image-folder"
+    kind = folder_kind(files)
     return Layout(root, class_names, files, labels, set(found), kind, description, ignored=ignored)
 
 
 def _any_dicom(files: dict[str, list[Path]]) -> bool:
     return any(p.suffix.lower() in DICOM_SUFFIXES or p.suffix == "" for paths in files.values() for p in paths)
+
+
+def folder_kind(files: dict[str, list[Path]]) -> str:
+    """``nifti-folder`` (volumes), ``dicom-folder`` or ``image-folder``.
+
+    Raises:
+        DataError: NIfTI volumes mixed with 2D images or DICOM files (one dataset holds one or the other).
+    """
+    paths = [p for found in files.values() for p in found]
+    volumes = [p for p in paths if is_nifti(p)]
+    if volumes and len(volumes) < len(paths):
+        other = next(p for p in paths if not is_nifti(p))
+        raise DataError(
+            f"{volumes[0].name} is a NIfTI volume and {other.name} a 2D image or DICOM file; a dataset holds volumes "
+            "or images, not both: move one kind to another folder."
+        )
+    if volumes:
+        return "nifti-folder"
+    return "dicom-folder" if _any_dicom(files) else "image-folder"
 
 
 def _labels_csvs(root: Path, csvs: list[Path], options: DataOptions) -> list[tuple[Path, object]]:
@@ -256,7 +278,7 @@ def _from_csvs(root: Path, split_dirs: dict, images: list[Path], csvs: list[Path
     description = "labels CSV " + "; ".join(f"{p.name} ({c.describe()})" for p, c in found)
     if official is not None:
         description += f", splits from {official['files']}"
-    kind = "dicom-csv" if _any_dicom(files) else "images-csv"
+    kind = {"nifti-folder": "nifti-csv", "dicom-folder": "dicom-csv", "image-folder": "images-csv"}[folder_kind(files)]
     column = found[0][1].group if grouped else None
     layout = Layout(root, class_names, files, labels, given, kind, description, groups, column, ignored)
     layout.task, layout.findings = task, findings

@@ -79,6 +79,8 @@ def _file_thumbnail(path: str, mtime_ns: int, size: int) -> np.ndarray | None:
 
 
 def _thumbnail(split: Split, index: int) -> np.ndarray:
+    if split.spatial_dims == 3:  # a volume: the thumbnail of its mean along the slice axis
+        return thumbnail(np.round(split.image(index).astype(np.float32).mean(0)).astype(np.uint8))
     if isinstance(split, FileSplit) and split.paths[index].suffix.lower() in IMAGE_SUFFIXES:
         stat = os.stat(split.paths[index])
         found = _file_thumbnail(str(split.paths[index]), stat.st_mtime_ns, stat.st_size)

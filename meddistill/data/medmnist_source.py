@@ -11,22 +11,23 @@ from meddistill.paths import MEDMNIST_DIR, home, shared_data
 
 
 def medmnist_flags() -> list[str]:
-    """The 2D single-label MedMNIST sets (multi-label ChestMNIST and 3D sets excluded)."""
+    """The single-label MedMNIST sets, 2D and 3D (``adrenalmnist3d``); multi-label ChestMNIST excluded."""
     from medmnist import INFO  # deferred: importing medmnist takes seconds; only MedMNIST names need it
 
     return sorted(
-        flag
-        for flag, info in INFO.items()
-        if "3d" not in flag and info["task"] in ("binary-class", "multi-class", "ordinal-regression")
+        flag for flag, info in INFO.items() if info["task"] in ("binary-class", "multi-class", "ordinal-regression")
     )
 
 
 def _parse(name: str) -> tuple[str, str]:
     flag, _, size = name.lower().removesuffix(".npz").partition("_")
     if flag not in medmnist_flags():
-        raise DataError(f"'{name}' is not a 2D MedMNIST set; choose one of: {', '.join(medmnist_flags())}.")
-    if size and size not in ("64", "128", "224"):
-        raise DataError(f"'{name}' asks for size {size}; MedMNIST sizes are 28 (no suffix), 64, 128 and 224.")
+        raise DataError(
+            f"'{name}' is not a single-label MedMNIST set (2D or 3D); choose one of: {', '.join(medmnist_flags())}."
+        )
+    sizes = ("64",) if flag.endswith("3d") else ("64", "128", "224")
+    if size and size not in sizes:
+        raise DataError(f"'{name}' asks for size {size}; {flag} comes at 28 (no suffix) and {', '.join(sizes)}.")
     return flag, f"_{size}" if size else ""
 
 

@@ -10,9 +10,11 @@ import numpy as np
 
 from meddistill.data.dataset import ArraySplit, MedDataset, stratified_split
 from meddistill.data.multilabel import absent_findings, holdout_findings, require_in_train
+from meddistill.data.volumes import VolumeDataset, array_volumes
 from meddistill.errors import DataError
 
 REQUIRED_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+MIN_VOLUME_SIDE = 8  # the smallest side of a volume recognised by its shape (a colour image has 3 channels)
 
 
 def file_md5(path: Path) -> str:
@@ -30,13 +32,27 @@ def _medmnist_info(stem: str) -> dict | None:
     return INFO.get(stem.split("_")[0].lower())
 
 
-def _images(arrays: dict, key: str, name: str) -> np.ndarray:
+def _is_volumes(arrays: dict, stem: str) -> bool:
+    """Whether the file holds volumes (N, D, H, W): one of MedMNIST's 3D sets by name, or by shape: three axes of
+    ``MIN_VOLUME_SIDE`` or more after N ((N, D, H, W, 1) too). Anything else with a fourth axis, such as
+    (N, 8, 8, 5), is neither images nor volumes and is refused by ``_images``."""
+    if "3d" in stem.split("_")[0].lower():
+        return True
+    shape = arrays["train_images"].shape
+    shape = shape[:-1] if len(shape) == 5 and shape[-1] == 1 else shape
+    return len(shape) == 4 and min(shape[1:]) >= MIN_VOLUME_SIDE
+
+
+def _images(arrays: dict, key: str, name: str, volumes: bool = False) -> np.ndarray:
     images = arrays[key]
-    if images.ndim == 4 and images.shape[-1] == 1:
+    if images.ndim == (5 if volumes else 4) and images.shape[-1] == 1:
         images = images[..., 0]
-    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
+    if volumes and images.ndim != 4:
+        raise DataError(f"{name}: {key} has shape {images.shape}; expected (N, D, H, W) grey volumes.")
+    if not volumes and (images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3)):
         raise DataError(
-            f"{name}: {key} has shape {images.shape}; expected (N, H, W) grey or (N, H, W, 3) colour images."
+            f"{name}: {key} has shape {images.shape}; expected (N, H, W) grey or (N, H, W, 3) colour images, or "
+            "(N, D, H, W) volumes."
         )
     if images.dtype == np.uint8:
         return images
@@ -149,7 +165,7 @@ def _names(splits: dict, path: Path) -> tuple[list[str], bool]:
 
 
 def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> MedDataset:
-    """Load a MedMNIST-style ``.npz`` (any 2D MedMNIST set, grey or RGB).
+    """Load a MedMNIST-style ``.npz``: any 2D MedMNIST set, grey or RGB, or a 3D set (N, D, H, W volumes).
 
     Args:
         path: The ``.npz`` file. Keys ``train_images``/``train_labels`` and
@@ -166,15 +182,16 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
     name = path.name
     arrays = _read_arrays(path, name)
 
+    volumes = _is_volumes(arrays, path.stem)
     splits = {}
     for split in ("train", "val", "test"):
         if f"{split}_images" not in arrays:
             continue
         if f"{split}_labels" not in arrays:
             raise DataError(f"{name} has {split}_images but no {split}_labels; add the labels or drop the images.")
-        images = _images(arrays, f"{split}_images", name)
+        images = _images(arrays, f"{split}_images", name, volumes)
         labels = _labels(arrays, f"{split}_labels", len(images), name)
-        splits[split] = ArraySplit(images, labels)
+        splits[split] = ArraySplit(images, labels, spatial_dims=3 if volumes else 2)
 
     shapes = {s: data.images.shape[1:] for s, data in splits.items()}
     if len(set(shapes.values())) > 1:
@@ -195,14 +212,16 @@ def load_npz(path: str | Path, *, seed: int = 0, val_fraction: float = 0.1) -> M
         splits["train"] = splits["train"].subset(train_idx)
         origin = f"val carved from train (seed {seed})"
     first = splits["train"].images
-    return MedDataset(
+    kind = VolumeDataset if volumes else MedDataset
+    return kind(
         name=path.stem,
         splits={s: splits[s] for s in ("train", "val", "test")},
         class_names=class_names,
-        channels=3 if first.ndim == 4 else 1,
-        image_size=int(first.shape[1]),
+        channels=3 if first.ndim == 4 and not volumes else 1,
+        image_size=int(max(first.shape[1:])) if volumes else int(first.shape[1]),
         provenance={
             "kind": "npz",
+            **({"volumes": array_volumes(first.shape[1:])} if volumes else {}),
             "source": str(path.resolve()),
             "md5": file_md5(path),
             "splits": origin,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meddistill.data.volumes import volume_lines
+
 
 def describe_splits(origin: dict | str) -> str:
     """One line on where the splits came from."""
@@ -113,11 +115,15 @@ def describe(summary: dict) -> list[str]:
             lines.append(f"uncertain labels (-1) read as: {findings['uncertain']}")
     else:
         lines.append(f"classes: {', '.join(summary['classes'])}")
-    lines.append(f"channels: {summary['channels']}, typical image size: {summary['image_size']} px")
+    if summary.get("spatial_dims") == 3:
+        lines += volume_lines(summary)
+    else:
+        lines.append(f"channels: {summary['channels']}, typical image size: {summary['image_size']} px")
     sizes = summary.get("sizes", {})
     for split, counts in summary["counts"].items():
         per_class = ", ".join(f"{c}: {n}" for c, n in zip(summary["classes"], counts))
-        lines.append(f"{split:<5} {sizes.get(split, sum(counts)):>7} images  {per_class}")
+        unit = "volumes" if summary.get("spatial_dims") == 3 else "images"
+        lines.append(f"{split:<5} {sizes.get(split, sum(counts)):>7} {unit}  {per_class}")
     lines.append(f"splits: {describe_splits(provenance.get('splits', ''))}")
     copies = provenance.get("copies_within_class_dropped") or {}
     if copies:

@@ -52,23 +52,50 @@ def to_tensor(images: np.ndarray, channels: int, size: int) -> torch.Tensor:
     return x.contiguous()
 
 
-def image_tensor(image: np.ndarray, channels: int, size: int) -> torch.Tensor:
-    """One uint8 image (H, W) or (H, W, 3) -> (C, S, S) float tensor."""
-    return to_tensor(image[None], channels, size)[0]
+def volume_tensor(volumes: np.ndarray, channels: int, size: int) -> torch.Tensor:
+    """Convert uint8 volumes to a normalised float batch.
+
+    Args:
+        volumes: (N, D, H, W) uint8.
+        channels: Output channels C (grey volumes repeated when C is 3).
+        size: Output side S of the cube (trilinear resize when a side differs: the model's cube).
+
+    Returns:
+        (N, C, S, S, S) float32 in about [-1, 1].
+    """
+    x = torch.from_numpy(np.ascontiguousarray(volumes)).float().div_(255.0).unsqueeze(1)
+    if x.shape[-3:] != (size, size, size):
+        x = F.interpolate(x, size=(size, size, size), mode="trilinear", align_corners=False)
+    if channels != 1:
+        x = x.expand(-1, channels, -1, -1, -1)
+    return ((x - MEAN) / STD).contiguous()
+
+
+def split_tensor(images: np.ndarray, channels: int, size: int, spatial_dims: int = 2) -> torch.Tensor:
+    """``to_tensor`` for images, ``volume_tensor`` for volumes (``spatial_dims`` 3)."""
+    return volume_tensor(images, channels, size) if spatial_dims == 3 else to_tensor(images, channels, size)
+
+
+def image_tensor(image: np.ndarray, channels: int, size: int, spatial_dims: int = 2) -> torch.Tensor:
+    """One uint8 image (H, W) or (H, W, 3) -> (C, S, S), or one volume (D, H, W) -> (C, S, S, S) float tensor."""
+    return split_tensor(image[None], channels, size, spatial_dims)[0]
 
 
 def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random affine (rotation +-10 deg, scale 0.9-1.1, shift +-8%) and brightness/contrast +-10%.
 
-    No flips: left and right matter on a chest X-ray.
+    No flips: left and right matter on a chest X-ray (and in a canonical RAS volume). A volume (B, C, D, H, W) is
+    rotated in its last two axes (within each slice), scaled alike in all three and shifted along each.
 
     Args:
-        images: (B, C, S, S) normalised batch.
+        images: (B, C, S, S) normalised batch, or (B, C, S, S, S) volumes.
         generator: CPU generator, for reproducible augmentation.
 
     Returns:
-        (B, C, S, S) augmented batch on the same device.
+        The augmented batch, same shape, on the same device.
     """
+    if images.ndim == 5:
+        return _augment_volumes(images, generator)
     b = images.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:
@@ -87,6 +114,32 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out * contrast + brightness / STD
 
 
+def _augment_volumes(volumes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    b = volumes.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(b, generator=generator) * (high - low) + low
+
+    angle = uniform(-10, 10) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    zero, inverse = torch.zeros(b), 1 / scale
+    theta = torch.stack(  # grid axes are (x, y, z) = (W, H, D): rotate x and y, scale z alike
+        [
+            torch.stack([cos, -sin, zero, uniform(-0.08, 0.08)], 1),
+            torch.stack([sin, cos, zero, uniform(-0.08, 0.08)], 1),
+            torch.stack([zero, zero, inverse, uniform(-0.08, 0.08)], 1),
+        ],
+        1,
+    ).to(volumes.device, volumes.dtype)
+    grid = F.affine_grid(theta, list(volumes.shape), align_corners=False)
+    background = -MEAN / STD
+    out = F.grid_sample(volumes - background, grid, align_corners=False, padding_mode="zeros") + background
+    contrast = uniform(0.9, 1.1).view(b, 1, 1, 1, 1).to(volumes.device)
+    brightness = uniform(-0.1, 0.1).view(b, 1, 1, 1, 1).to(volumes.device)
+    return out * contrast + brightness / STD
+
+
 class _DecodedSplit(Dataset):
     def __init__(self, split: Split, channels: int, size: int) -> None:
         self.split, self.channels, self.size = split, channels, size
@@ -96,11 +149,13 @@ class _DecodedSplit(Dataset):
         return len(self.split)
 
     def __getitem__(self, index: int):
-        return image_tensor(self.split.image(index), self.channels, self.size), self.labels[index], index
+        image = image_tensor(self.split.image(index), self.channels, self.size, self.split.spatial_dims)
+        return image, self.labels[index], index
 
 
 class Batches:
-    """Batches of (images (B, C, S, S), labels (B,) or (B, K) findings, indices (B,)) from one split.
+    """Batches of (images (B, C, S, S) or volumes (B, C, S, S, S), labels (B,) or (B, K) findings, indices (B,))
+    from one split.
 
     Args:
         split: The split.
@@ -112,20 +167,25 @@ class Batches:
     def __init__(self, split: Split, channels: int, size: int, num_workers: int = 0) -> None:
         self.split, self.channels, self.size, self.num_workers = split, channels, size, num_workers
         self.labels = torch.from_numpy(split.labels)
-        self.images = to_tensor(split.images, channels, size) if isinstance(split, ArraySplit) else None
+        self.spatial_dims = split.spatial_dims
+        in_memory = isinstance(split, ArraySplit)
+        self.images = split_tensor(split.images, channels, size, self.spatial_dims) if in_memory else None
 
     def __len__(self) -> int:
         return len(self.split)
 
     def decoded_bytes(self) -> int:
         """Bytes of the whole split decoded at the training size (float32)."""
-        return len(self) * self.channels * self.size * self.size * 4
+        return len(self) * self.channels * self.size**self.spatial_dims * 4
 
     def _decode_once(self) -> None:
         """Decode a file split into one (N, C, S, S) tensor if it fits under the ceiling (see the module docstring)."""
         if self.images is None and len(self) and self.decoded_bytes() <= decode_ceiling_bytes():
             self.images = torch.stack(
-                [image_tensor(self.split.image(i), self.channels, self.size) for i in range(len(self))]
+                [
+                    image_tensor(self.split.image(i), self.channels, self.size, self.spatial_dims)
+                    for i in range(len(self))
+                ]
             )
 
     def num_batches(self, batch_size: int) -> int:

@@ -9,14 +9,23 @@ from torch import nn
 from meddistill.distillation.base import METHODS, Distiller
 
 
+def pooled_like(teacher_features: torch.Tensor, student_features: torch.Tensor) -> torch.Tensor:
+    """The teacher's maps (B, C_t, H, W) or (B, C_t, D, H, W) average-pooled to the student's resolution."""
+    size = student_features.shape[2:]
+    if teacher_features.shape[2:] == size:
+        return teacher_features
+    pool = F.adaptive_avg_pool3d if teacher_features.dim() == 5 else F.adaptive_avg_pool2d
+    return pool(teacher_features, size)
+
+
 def attention_map(features: torch.Tensor) -> torch.Tensor:
     """Spatial attention of Zagoruyko & Komodakis: L2-normalised mean of squared activations.
 
     Args:
-        features: (B, C, H, W).
+        features: (B, C, H, W), or (B, C, D, H, W) for volumes.
 
     Returns:
-        (B, H*W) unit-norm attention vectors.
+        (B, H*W) (or (B, D*H*W)) unit-norm attention vectors.
     """
     return F.normalize(features.float().pow(2).mean(1).flatten(1), dim=1)
 
@@ -35,8 +44,7 @@ class AttentionTransfer(Distiller):
     uses_features = True
 
     def feature_term(self, student_features, teacher_features):
-        if teacher_features.shape[-2:] != student_features.shape[-2:]:
-            teacher_features = F.adaptive_avg_pool2d(teacher_features, student_features.shape[-2:])
+        teacher_features = pooled_like(teacher_features, student_features)
         return (attention_map(student_features) - attention_map(teacher_features)).pow(2).sum(1).mean()
 
 
@@ -60,6 +68,10 @@ class FitNetHint(Distiller):
         self.regressor = nn.Conv2d(student_channels, teacher_channels, kernel_size=1, bias=False)
 
     def feature_term(self, student_features, teacher_features):
-        if teacher_features.shape[-2:] != student_features.shape[-2:]:
-            teacher_features = F.adaptive_avg_pool2d(teacher_features, student_features.shape[-2:])
-        return F.mse_loss(self.regressor(student_features).float(), teacher_features.float()) / 100.0
+        teacher_features = pooled_like(teacher_features, student_features)
+        if student_features.dim() == 5:  # a volume's maps: the 1x1 regressor is pointwise, so fold D into H
+            b, c, d, h, w = student_features.shape
+            hinted = self.regressor(student_features.reshape(b, c, d * h, w)).reshape(b, -1, d, h, w)
+        else:
+            hinted = self.regressor(student_features)
+        return F.mse_loss(hinted.float(), teacher_features.float()) / 100.0

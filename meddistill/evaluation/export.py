@@ -222,7 +222,7 @@ def export_model(
     if exporter.needs_calibration and (calibration is None or len(calibration) == 0):
         raise ValueError(f"{fmt} needs calibration images (N, C, S, S), e.g. 256 training images")
     model = model.to("cpu").eval()
-    example = torch.zeros(2, in_channels, image_size, image_size)
+    example = torch.zeros(2, in_channels, *[image_size] * getattr(model, "spatial_dims", 2))  # a model of volumes: 3
     return atomic_write(path, lambda tmp: exporter.write(model, example, tmp, calibration, page))
 
 
@@ -248,6 +248,7 @@ class Tempered(nn.Module):
     def __init__(self, model: nn.Module, temperature: list[float]) -> None:
         super().__init__()
         self.model = model
+        self.spatial_dims = getattr(model, "spatial_dims", 2)  # what it takes, as the model it wraps
         self.register_buffer("temperature", torch.tensor(temperature, dtype=torch.float32).reshape(1, -1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -24,11 +24,14 @@ def time_calls(
     device: torch.device | str = "cpu",
     runs: int = 200,
     batch: int = 64,
+    spatial_dims: int = 2,
 ) -> tuple[float, float]:
-    """Median milliseconds per image at batch 1 and images per second at batch ``batch`` of ``run(images)``."""
+    """Median milliseconds per image at batch 1 and images per second at batch ``batch`` of ``run(images)``
+    (images (B, C, S, S), or volumes (B, C, S, S, S) when ``spatial_dims`` is 3)."""
     device = torch.device(device)
-    one = torch.randn(1, in_channels, image_size, image_size, device=device)
-    many = torch.randn(batch, in_channels, image_size, image_size, device=device)
+    side = [image_size] * spatial_dims
+    one = torch.randn(1, in_channels, *side, device=device)
+    many = torch.randn(batch, in_channels, *side, device=device)
 
     def timed(x: torch.Tensor) -> float:
         if device.type == "cuda":
@@ -58,12 +61,20 @@ def measure_latency(
 ) -> tuple[float, float]:
     """PyTorch eager: median milliseconds per image at batch 1 and images per second at batch ``batch``."""
     model.eval()
-    return time_calls(model, in_channels, image_size, device, runs, batch)
+    return time_calls(model, in_channels, image_size, device, runs, batch, getattr(model, "spatial_dims", 2))
 
 
 def measure_exported_latency(
-    path: str | Path, fmt: str, in_channels: int, image_size: int, threads: int, runs: int = 200, batch: int = 64
+    path: str | Path,
+    fmt: str,
+    in_channels: int,
+    image_size: int,
+    threads: int,
+    runs: int = 200,
+    batch: int = 64,
+    spatial_dims: int = 2,
 ) -> tuple[float, float]:
     """An exported file on the CPU (ONNX Runtime for ONNX formats) with ``threads`` intra-op threads:
-    median milliseconds per image at batch 1 and images per second at batch ``batch``."""
-    return time_calls(load_exported(path, fmt, threads), in_channels, image_size, "cpu", runs, batch)
+    median milliseconds per image (or volume: ``spatial_dims`` 3) at batch 1 and per second at batch ``batch``."""
+    run = load_exported(path, fmt, threads)
+    return time_calls(run, in_channels, image_size, "cpu", runs, batch, spatial_dims)

@@ -10,6 +10,8 @@ few seeds. Removing single pixels in a random order instead turns a scan into sa
 seen, so its probability collapses whatever the map, and a random map then looks "more faithful" than Grad-CAM;
 blurring blocks keeps the images on the kind of input the model knows.
 
+A volume (C, S, S, S) with an (S, S, S) map is cut into cubes the same way (3D Grad-CAM's grid).
+
 Example:
     >>> result = faithfulness(model, x, heat, grid=7)           # x (C, S, S), heat (S, S)
     >>> result.deletion_area < result.random_deletion_area      # the map beats random on deletion
@@ -34,23 +36,34 @@ RANDOM_SEEDS = 5  # random block orders averaged for the baseline
 
 
 def blurred_copy(image: torch.Tensor) -> torch.Tensor:
-    """The scan (C, S, S) blurred with a Gaussian of sigma ``S * BLUR_SIGMA`` (kernel +-2 sigma)."""
+    """The scan (C, S, S) (or volume (C, S, S, S)) blurred with a Gaussian of sigma ``S * BLUR_SIGMA`` (kernel +-2
+    sigma)."""
     sigma = max(0.5, image.shape[-1] * BLUR_SIGMA)
+    if image.dim() == 4:  # a volume: the same Gaussian along each of the three axes
+        from scipy.ndimage import gaussian_filter  # deferred: only volumes need it
+
+        blurred = gaussian_filter(image.cpu().numpy(), sigma=(0, sigma, sigma, sigma), truncate=2.0, mode="reflect")
+        return torch.from_numpy(blurred).to(image.device, image.dtype)
     kernel = 2 * math.ceil(2 * sigma) + 1
     return TF.gaussian_blur(image[None], [kernel, kernel], [sigma, sigma])[0]
 
 
-def block_ids(size: int, grid: int) -> np.ndarray:
-    """(S, S) block index of each pixel for a ``grid`` x ``grid`` partition (row-major)."""
+def block_ids(size: int, grid: int, spatial_dims: int = 2) -> np.ndarray:
+    """(S, S) block index of each pixel for a ``grid`` x ``grid`` partition (row-major); (S, S, S) for a
+    ``grid``^3 partition of a volume when ``spatial_dims`` is 3."""
     edge = (np.arange(size) * grid) // size
+    if spatial_dims == 3:
+        return (edge[:, None, None] * grid + edge[None, :, None]) * grid + edge[None, None, :]
     return edge[:, None] * grid + edge[None, :]
 
 
 def block_order(saliency_map: np.ndarray, grid: int) -> np.ndarray:
     """Blocks ranked by the map's mean inside them, highest first (ties by position)."""
-    ids = block_ids(saliency_map.shape[0], grid)
-    sums = np.bincount(ids.ravel(), weights=np.asarray(saliency_map, dtype=np.float64).ravel(), minlength=grid**2)
-    counts = np.bincount(ids.ravel(), minlength=grid**2)
+    dims = np.ndim(saliency_map)
+    ids = block_ids(saliency_map.shape[0], grid, dims)
+    weights = np.asarray(saliency_map, dtype=np.float64).ravel()
+    sums = np.bincount(ids.ravel(), weights=weights, minlength=grid**dims)
+    counts = np.bincount(ids.ravel(), minlength=grid**dims)
     return np.argsort(-(sums / np.maximum(counts, 1)), kind="stable")
 
 
@@ -76,17 +89,19 @@ def curves(
     Returns:
         ``fractions`` (steps + 1,) of blocks moved, ``deletion`` and ``insertion`` (steps + 1,) probabilities.
     """
-    size = image.shape[-1]
-    rank = np.empty(grid * grid, dtype=np.int64)
-    rank[order] = np.arange(grid * grid)
-    pixel_rank = torch.from_numpy(rank[block_ids(size, grid)])
-    counts = np.rint(np.linspace(0, grid * grid, steps + 1)).astype(np.int64)
-    moved = (pixel_rank[None] < torch.from_numpy(counts)[:, None, None])[:, None]  # (steps + 1, 1, S, S)
+    size, dims = image.shape[-1], image.dim() - 1
+    blocks = grid**dims
+    rank = np.empty(blocks, dtype=np.int64)
+    rank[order] = np.arange(blocks)
+    pixel_rank = torch.from_numpy(rank[block_ids(size, grid, dims)])
+    counts = np.rint(np.linspace(0, blocks, steps + 1)).astype(np.int64)
+    limits = torch.from_numpy(counts).view(-1, *[1] * dims)
+    moved = (pixel_rank[None] < limits)[:, None]  # (steps + 1, 1, S, S) or (steps + 1, 1, S, S, S)
     blurred = blurred_copy(image)
     deletion = torch.where(moved, blurred[None], image[None])
     insertion = torch.where(moved, image[None], blurred[None])
     probs = probabilities(model, torch.cat([deletion, insertion]), activation)[:, target]
-    return counts / (grid * grid), probs[: steps + 1], probs[steps + 1 :]
+    return counts / blocks, probs[: steps + 1], probs[steps + 1 :]
 
 
 def probabilities(model: nn.Module, batch: torch.Tensor, activation: Callable | None = None) -> np.ndarray:
@@ -121,6 +136,7 @@ class Faithfulness:
     random_insertion: np.ndarray
     grid: int
     target: int
+    spatial_dims: int = 2  # 3: cubes of a volume
 
     @property
     def deletion_area(self) -> float:
@@ -148,10 +164,10 @@ class Faithfulness:
 
     def sentence(self, label: str) -> str:
         """Which is more faithful, in words, with both areas of each test."""
-        return faithfulness_sentence(label, self.areas(), self.grid)
+        return faithfulness_sentence(label, self.areas(), self.grid, self.spatial_dims)
 
 
-def faithfulness_sentence(label: str, areas: dict[str, float], grid: int) -> str:
+def faithfulness_sentence(label: str, areas: dict[str, float], grid: int, spatial_dims: int = 2) -> str:
     """'The teacher's Grad-CAM is more faithful than a random map of 7x7 blocks on both tests: deletion area 0.210
     against 0.450 (lower is better), insertion 0.830 against 0.600 (higher is better).'"""
     deletion = areas["random_deletion"] - areas["deletion"]  # > 0: the map wins deletion
@@ -165,8 +181,9 @@ def faithfulness_sentence(label: str, areas: dict[str, float], grid: int) -> str
     else:
         verdict = "beats a random map"
         tail = "on " + ("deletion only" if deletion > 0 else "insertion only")
+    blocks = "x".join([str(grid)] * spatial_dims)
     return (
-        f"{label} {verdict} of {grid}x{grid} blocks {tail}: deletion area {areas['deletion']:.3f} against "
+        f"{label} {verdict} of {blocks} blocks {tail}: deletion area {areas['deletion']:.3f} against "
         f"{areas['random_deletion']:.3f} (lower is better), insertion {areas['insertion']:.3f} against "
         f"{areas['random_insertion']:.3f} (higher is better)."
     )
@@ -197,20 +214,21 @@ def faithfulness(
     Raises:
         ValueError: the map and the image differ in size, or the image is not (C, S, S).
     """
+    heat = np.asarray(saliency_map)
+    dims = 3 if heat.ndim == 3 else 2  # a volume's map is (S, S, S)
     x = image.detach().float()
-    x = x[0] if x.dim() == 4 else x
-    if x.dim() != 3 or x.shape[-1] != x.shape[-2]:
+    x = x[0] if x.dim() == dims + 2 else x
+    if x.dim() != dims + 1 or len(set(x.shape[1:])) != 1:
         raise ValueError(f"image must be a square (C, S, S) or (1, C, S, S), got {tuple(image.shape)}")
     size = x.shape[-1]
-    heat = np.asarray(saliency_map)
-    if heat.shape != (size, size):
-        raise ValueError(f"saliency_map must be {(size, size)} like the image, got {heat.shape}")
+    if heat.shape != (size,) * dims:
+        raise ValueError(f"saliency_map must be {(size,) * dims} like the image, got {heat.shape}")
     grid = min(size, max(MIN_GRID, grid or MIN_GRID))
-    steps = min(steps, grid * grid)
+    steps = min(steps, grid**dims)
     target = int(probabilities(model, x[None], activation)[0].argmax()) if target is None else int(target)
     fractions, deletion, insertion = curves(model, x, block_order(heat, grid), grid, target, steps, activation)
     randoms = [
-        curves(model, x, np.random.default_rng(seed).permutation(grid * grid), grid, target, steps, activation)[1:]
+        curves(model, x, np.random.default_rng(seed).permutation(grid**dims), grid, target, steps, activation)[1:]
         for seed in range(seeds)
     ]
     return Faithfulness(
@@ -221,4 +239,5 @@ def faithfulness(
         random_insertion=np.mean([r[1] for r in randoms], axis=0),
         grid=grid,
         target=target,
+        spatial_dims=dims,
     )

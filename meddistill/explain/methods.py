@@ -3,7 +3,8 @@
 Each method is a small class in the ``EXPLAINERS`` registry (in the manner of
 pytorch-grad-cam's method classes) that returns a raw attribution; captum does
 the work in its two steps (build the attribution object, then ``attribute``).
-:func:`saliency` turns that into an (S, S) map in [0, 1] and leaves the model
+:func:`saliency` turns that into an (S, S) map in [0, 1] ((S, S, S) for a model of
+volumes: 3D Grad-CAM, occlusion by cubes) and leaves the model
 exactly as it found it: same train/eval mode, same ``requires_grad`` flags,
 no hooks left behind, no gradient accumulated in the parameters.
 
@@ -91,12 +92,13 @@ class GradCAM(Explainer):
         cam = LayerGradCam(self.model, target_module(self.model, self.layer)).attribute(
             image, target=target, relu_attributions=True
         )
-        if cam.dim() != 4:
+        if cam.dim() != image.dim():
             raise ValueError(
-                "Grad-CAM needs a convolutional layer with (B, C, H, W) output; "
+                "Grad-CAM needs a convolutional layer with (B, C, H, W) output ((B, C, D, H, W) for volumes); "
                 f"{self.layer or self.model.target_layer!r} gave {tuple(cam.shape)}"
             )
-        return LayerAttribution.interpolate(cam, tuple(image.shape[-2:]), interpolate_mode="bilinear")[0, 0]
+        mode = "trilinear" if image.dim() == 5 else "bilinear"
+        return LayerAttribution.interpolate(cam, tuple(image.shape[2:]), interpolate_mode=mode)[0, 0]
 
     def resolution(self, image: torch.Tensor) -> int:
         """The side of the target layer's feature map (what Grad-CAM is computed at before upsampling)."""
@@ -114,17 +116,18 @@ class GradCAM(Explainer):
 
 @EXPLAINERS.register("occlusion", label="Occlusion", uses_layer=False, needs_gradients=False)
 class OcclusionMap(Explainer):
-    """Occlusion: slide a square window (about S/7, odd) with stride about half of it,
+    """Occlusion: slide a square window (a cube for volumes; about S/7, odd) with stride about half of it,
     fill it with the image minimum and record the drop of the class score."""
 
     def attribute(self, image: torch.Tensor, target: int) -> torch.Tensor:
-        side = min(image.shape[-2:])
+        spatial = image.dim() - 2
+        side = min(image.shape[2:])
         window = max(1, round(side / 7)) | 1  # odd
         stride = max(1, window // 2)
         attr = Occlusion(self.model).attribute(
             image,
-            sliding_window_shapes=(image.shape[1], window, window),
-            strides=(image.shape[1], stride, stride),
+            sliding_window_shapes=(image.shape[1], *[window] * spatial),
+            strides=(image.shape[1], *[stride] * spatial),
             baselines=float(image.min()),
             target=target,
             perturbations_per_eval=32,
@@ -184,14 +187,21 @@ def untouched(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _batch_of_one(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """(C, S, S) or (1, C, S, S) -> detached float (1, C, S, S) on the model's device."""
-    if not isinstance(image, torch.Tensor) or image.dim() not in (3, 4) or (image.dim() == 4 and image.shape[0] != 1):
+    """(C, S, S) or (1, C, S, S) -> detached float (1, C, S, S) on the model's device; for a model of volumes
+    (``spatial_dims`` 3), (C, S, S, S) or (1, C, S, S, S) -> (1, C, S, S, S)."""
+    one = 1 + getattr(model, "spatial_dims", 2)  # dims of one image without the batch
+    if (
+        not isinstance(image, torch.Tensor)
+        or image.dim() not in (one, one + 1)
+        or (image.dim() == one + 1 and image.shape[0] != 1)
+    ):
+        side = ", ".join(["S"] * (one - 1))
         raise ValueError(
-            f"image must be a (C, S, S) or (1, C, S, S) tensor, got {getattr(image, 'shape', type(image))}"
+            f"image must be a (C, {side}) or (1, C, {side}) tensor, got {getattr(image, 'shape', type(image))}"
         )
     device = next(iter(model.parameters()), torch.zeros(0)).device
     x = image.detach().to(device=device, dtype=torch.float32)
-    return (x[None] if x.dim() == 3 else x).clone()
+    return (x[None] if x.dim() == one else x).clone()
 
 
 def predict_proba(model: nn.Module, image: torch.Tensor, activation=None) -> np.ndarray:
@@ -216,7 +226,7 @@ def saliency(
         layer: Dotted module name for Grad-CAM (default: ``model.target_layer``).
 
     Returns:
-        (S, S) float32 map in [0, 1] (min-max normalised; all zeros when flat).
+        (S, S) float32 map in [0, 1] ((S, S, S) for a volume; min-max normalised; all zeros when flat).
 
     Raises:
         ValueError: unknown method (listing the valid ones), bad image shape or target.

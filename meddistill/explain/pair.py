@@ -15,7 +15,8 @@ from meddistill.explain.methods import predict_proba, saliency
 
 @dataclass
 class Explanation:
-    """One model's answer for one image: predicted class, probabilities (K,) and map (S, S)."""
+    """One model's answer for one image: predicted class, probabilities (K,) and map (S, S) ((S, S, S) for a
+    volume)."""
 
     predicted: int
     probabilities: list[float]
@@ -31,8 +32,9 @@ def explain_pair(
     method: str = "gradcam",
     target: int | None = None,
     activation=None,
+    spatial_dims: int = 2,
 ) -> dict:
-    """Explain one scan with both models, for the dashboard.
+    """Explain one scan (or volume) with both models, for the dashboard.
 
     Both maps explain the same class (``target``, default the teacher's
     prediction), so they can be compared.
@@ -40,18 +42,19 @@ def explain_pair(
     Args:
         teacher: Teacher network (B, C, S, S) -> (B, K).
         student: Student network with the same input and classes.
-        image_uint8: (H, W) or (H, W, 3) uint8 scan.
+        image_uint8: (H, W) or (H, W, 3) uint8 scan, or a (D, H, W) volume (``spatial_dims`` 3).
         channels: Model input channels C.
         size: Model input side S.
         method: A name from ``available_explainers()``.
         target: Class (or finding) to explain (default: the teacher's most probable one).
         activation: Logits -> probabilities (default softmax; the task's sigmoid for several findings per image).
+        spatial_dims: 2 for images, 3 for volumes (maps and agreement then in 3D).
 
     Returns:
         ``{"teacher": Explanation, "student": Explanation, "target": int,
         "method": str, "agreement": {"pearson": float, "iou": float}}``.
     """
-    x = image_tensor(np.asarray(image_uint8), channels, size)
+    x = image_tensor(np.asarray(image_uint8), channels, size, spatial_dims)
     out = {"method": method}
     probs = {role: predict_proba(model, x, activation) for role, model in (("teacher", teacher), ("student", student))}
     out["target"] = int(probs["teacher"].argmax()) if target is None else int(target)
@@ -81,8 +84,8 @@ def mean_saliency_agreement(
     Returns:
         ``{"pearson": float, "iou": float}`` means over the N images (top-20% IoU).
     """
-    if batch.dim() != 4 or len(batch) == 0:
-        raise ValueError(f"batch must be a non-empty (N, C, S, S) tensor, got {tuple(batch.shape)}")
+    if batch.dim() not in (4, 5) or len(batch) == 0:
+        raise ValueError(f"batch must be a non-empty (N, C, S, S) or (N, C, S, S, S) tensor, got {tuple(batch.shape)}")
     scores = []
     for image in batch:
         target = int(predict_proba(teacher, image).argmax())

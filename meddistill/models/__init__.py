@@ -5,10 +5,10 @@ Importing this package registers every model (as ``timm.models`` does), so ``cre
 Teachers from other frameworks (TorchScript, ONNX) are loaded by ``external``.
 """
 
-from meddistill.models import students, torchvision_models  # noqa: F401  (registers the models)
+from meddistill.models import students, torchvision_models, volumes  # noqa: F401  (registers the models)
 from meddistill.models.external import load_external_teacher
-from meddistill.models.factory import ModelInfo, check_model_name, create_model, model_info
-from meddistill.models.registry import MODELS, available_models, target_module
+from meddistill.models.factory import ModelInfo, check_model_name, create_model, example_input, model_info
+from meddistill.models.registry import MODELS, available_models, model_dims, target_module
 
 __all__ = [
     "MODELS",
@@ -16,7 +16,9 @@ __all__ = [
     "available_models",
     "check_model_name",
     "create_model",
+    "example_input",
     "load_external_teacher",
+    "model_dims",
     "model_info",
     "target_module",
 ]

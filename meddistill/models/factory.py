@@ -44,7 +44,8 @@ def create_model(
         pretrained: ImageNet weights to start a timm model from (``meddistill.models.pretrained``).
 
     Returns:
-        A module mapping images (B, C, S, S) to logits (B, K). Its attribute
+        A module mapping images (B, C, S, S) (volumes (B, C, S, S, S) for a 3D model) to logits (B, K). Its attribute
+        ``spatial_dims`` is 2 or 3,
         ``target_layer`` names the last convolutional block (for Grad-CAM and
         feature distillation), ``arch`` the registry name and ``layout`` the version of its layout (weights
         saved with another layout are refused on load).
@@ -61,11 +62,19 @@ def create_model(
     entry = MODELS.entry(name)
     model = entry.factory(num_classes, in_channels, image_size)
     model.arch = name
+    model.spatial_dims = int(entry.meta.get("spatial_dims", 2))
     model.target_layer = entry.meta["target_layer"]
     model.layout = str(entry.meta.get("layout", 1))
     if weights:
         load_weights(model, weights)
     return model
+
+
+def example_input(model: nn.Module, channels: int, size: int, batch: int = 1) -> torch.Tensor:
+    """Zeros of the shape ``model`` takes: (B, C, S, S), or (B, C, S, S, S) for a model of volumes, on its
+    device."""
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    return torch.zeros(batch, channels, *[size] * getattr(model, "spatial_dims", 2), device=device)
 
 
 @dataclass(frozen=True)
@@ -81,17 +90,16 @@ def model_info(model: nn.Module, in_channels: int, image_size: int) -> ModelInfo
     """Parameters, size in MB (float32 weights and buffers) and FLOPs per image.
 
     FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` on one
-    (1, C, S, S) input in eval mode.
+    (1, C, S, S) input ((1, C, S, S, S) for a model of volumes) in eval mode.
     """
     params = getattr(model, "parameter_count", None)  # an imported ONNX/TorchScript teacher counts its own
     params = sum(p.numel() for p in model.parameters()) if params is None else params
     nbytes = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     was_training = model.training
     model.eval()
-    device = next(iter(model.parameters()), torch.zeros(0)).device
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(torch.zeros(1, in_channels, image_size, image_size, device=device))
+        model(example_input(model, in_channels, image_size))
     model.train(was_training)
     return ModelInfo(params=params, size_mb=nbytes / 1e6, flops=int(counter.get_total_flops()))
 

@@ -9,10 +9,12 @@ from torchvision.models.resnet import BasicBlock
 from meddistill.models.registry import MODELS
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+def conv_bn_relu(c_in: int, c_out: int, stride: int, spatial_dims: int = 2) -> nn.Sequential:
+    """A 3x3 (3x3x3 for ``spatial_dims`` 3) convolution, batch norm and ReLU."""
+    conv, norm = (nn.Conv3d, nn.BatchNorm3d) if spatial_dims == 3 else (nn.Conv2d, nn.BatchNorm2d)
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
+        conv(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        norm(c_out),
         nn.ReLU(inplace=True),
     )
 
@@ -28,10 +30,10 @@ class TinyCNN(nn.Module):
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__()
         first_stride = 2 if image_size > 64 else 1
-        blocks = [_conv_bn_relu(in_channels, 16, first_stride)]
+        blocks = [conv_bn_relu(in_channels, 16, first_stride)]
         if image_size > 64:
             blocks[0].append(nn.MaxPool2d(2))
-        blocks += [_conv_bn_relu(16, 32, 2), _conv_bn_relu(32, 64, 2), _conv_bn_relu(64, 96, 2)]
+        blocks += [conv_bn_relu(16, 32, 2), conv_bn_relu(32, 64, 2), conv_bn_relu(64, 96, 2)]
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(96, num_classes))
@@ -52,7 +54,7 @@ class NarrowResNet(nn.Module):
     def __init__(self, num_classes: int, in_channels: int, image_size: int, widths=(16, 32, 64, 128)) -> None:
         super().__init__()
         stride = 1 if image_size <= 96 else 2
-        self.stem = _conv_bn_relu(in_channels, widths[0], stride)
+        self.stem = conv_bn_relu(in_channels, widths[0], stride)
         if image_size > 96:
             self.stem.append(nn.MaxPool2d(2))
         layers, c_in = [], widths[0]

@@ -9,6 +9,7 @@ from meddistill.distillation.base import METHODS, Distiller, create_method, meth
 from meddistill.distillation.ensemble import AUTO, ENSEMBLE, AveragedTeacher, mean_logits
 from meddistill.errors import MedDistillError
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
+from meddistill.models.factory import example_input
 from meddistill.models.registry import target_module
 from meddistill.pipeline.context import RunContext
 from meddistill.settings.config import AUTO_METHOD, RunConfig
@@ -33,7 +34,7 @@ def feature_channels(model: torch.nn.Module, channels: int, size: int) -> int:
 
     handle = target_module(model).register_forward_hook(keep)
     with torch.no_grad():
-        model.eval()(torch.zeros(1, channels, size, size, device=next(model.parameters()).device))
+        model.eval()(example_input(model, channels, size))
     handle.remove()
     return int(captured["c"])
 

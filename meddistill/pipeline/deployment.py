@@ -52,7 +52,9 @@ def deployed_latency(
             else:
                 exported = getattr(model, "exportable", model)  # a TorchScript teacher: its scripted module
                 export_model(exported, fmt, path, train.channels, train.size, calibration)
-            latency, throughput = measure_exported_latency(path, fmt, train.channels, train.size, threads, runs)
+            latency, throughput = measure_exported_latency(
+                path, fmt, train.channels, train.size, threads, runs, spatial_dims=train.spatial_dims
+            )
         except (RuntimeError, ValueError, OSError) as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             fields["deployed_error"] = f"{fmt} export of the {role} failed ({first}); eager latency only."

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from meddistill.models.factory import create_model
+from meddistill.models.factory import create_model, example_input
+from meddistill.models.registry import model_dims
 from meddistill.pipeline.search import BUDGET
 from meddistill.settings.config import AUTO_METHOD, RunConfig
 from meddistill.settings.presets import preset_budget
@@ -55,7 +56,7 @@ def step_seconds(
     try:
         model = create_model(arch, num_classes, channels, size).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        images = torch.randn(batch_size, channels, size, size)
+        images = example_input(model, channels, size, batch_size).normal_()
         labels = torch.randint(0, num_classes, (batch_size,))
         times = []
         for _ in range(repeats + 1):
@@ -138,7 +139,7 @@ def fit_budget(
     or for a teacher the run does not train, the settings are returned as they are.
     """
     if config.budget is None and "budget" not in config.given:
-        minutes = preset_budget(config.preset, train_images, image_size)
+        minutes = preset_budget(config.preset, train_images, image_size, model_dims(config.student))
         return (config.replace(budget=minutes) if minutes is not None else config), None
     if config.budget is None or not config.teacher_source().trains:
         return config, None
@@ -159,6 +160,23 @@ def fit_budget(
         f"{epochs} epochs (about {clock(epochs * per_epoch)}; the preset's schedule was {teacher.epochs})."
     )
     return fitted, note
+
+
+def volume_note(config: RunConfig, train_images: int, channels: int, native: int, num_classes: int = 2) -> str | None:
+    """For volumes larger than the cube the run resamples them to (64^3 under the cpu preset's 28^3): one sentence
+    with what the teacher would cost at full size on this machine (its steps timed), and how to ask for it."""
+    size = config.resolved_image_size(native)
+    if model_dims(config.teacher) != 3 or native <= size or not config.teacher_source().trains:
+        return None
+    threads = config.threads or default_threads()
+    full = config.replace(image_size=native)
+    plan = plan_run(full, train_images, channels, native, num_classes, roles=("teacher",), measure=False)[0]
+    seconds = step_seconds(config.teacher, num_classes, channels, native, config.batch_size, threads) * plan.steps
+    return (
+        f"The volumes are {native}^3 and the {config.preset} preset resamples them to {size}^3; at {native}^3 the "
+        f"teacher alone would take about {clock(seconds)} on this machine: give --image-size {native}, or "
+        "--preset thorough (sized for a GPU)."
+    )
 
 
 def clock(seconds: float) -> str:

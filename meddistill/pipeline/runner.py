@@ -197,7 +197,7 @@ def execute(
     dataset = dataset or config.load_data()
     check_method(config, dataset.task)
     check_trust_settings(config, dataset)
-    config = budgeted(config.for_data(dataset.image_size), dataset)
+    config = budgeted(config.for_data(dataset.image_size, dataset.spatial_dims), dataset)
     keeper = _history_keeper(run_dir, callback)
     ctx = RunContext.open(config, run_dir, callback=keeper, should_stop=should_stop, dataset=dataset)
     folder = ctx.folder

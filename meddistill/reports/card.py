@@ -23,6 +23,7 @@ from meddistill.evaluation.significance import RESAMPLES, bootstrap_interval
 from meddistill.explain.methods import available_explainers
 from meddistill.explain.overlay import overlay
 from meddistill.explain.pair import explain_pair
+from meddistill.explain.planes import representative_slice
 from meddistill.pipeline.trust import calibrated
 from meddistill.reports.card_html import reliability_svg
 from meddistill.reports.card_trust import rows_table, trust_limitations, trust_sections
@@ -76,21 +77,34 @@ def _examples(folder: RunFolder, facts: dict, labels: np.ndarray, probs: dict) -
         for index in [int(i) for i in indices if int(i) not in used][:EXAMPLES_PER_KIND]:
             used.add(index)
             image = test.image(index)
+            dims = summary.get("spatial_dims", 2)
             pair = explain_pair(
-                models["teacher"], models["student_kd"], image, summary["channels"], summary["train_image_size"], method
+                models["teacher"],
+                models["student_kd"],
+                image,
+                summary["channels"],
+                summary["train_image_size"],
+                method,
+                spatial_dims=dims,
             )
-            cases.append(
-                {
-                    "kind": kind,
-                    "name": test.name(index),
-                    "truth": said("truth", index),
-                    "teacher": said("teacher", index),
-                    "student": said("student_kd", index),
+            case = {
+                "kind": kind,
+                "name": test.name(index),
+                "truth": said("truth", index),
+                "teacher": said("teacher", index),
+                "student": said("student_kd", index),
+            }
+            if dims == 3:  # a volume: the axial slice through the teacher's peak stands for it
+                views = representative_slice(image, pair["teacher"].saliency, pair["student"].saliency)
+                case["name"] += f" (axial slice {views['index']})"
+                case |= {"scan": views["scan"], "teacher_map": views["teacher"], "student_map": views["student"]}
+            else:
+                case |= {
                     "scan": image,
                     "teacher_map": overlay(image, pair["teacher"].saliency),
                     "student_map": overlay(image, pair["student"].saliency),
                 }
-            )
+            cases.append(case)
     facts["example_method"] = "Grad-CAM" if method == "gradcam" else "Occlusion"
     return cases
 

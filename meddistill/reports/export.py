@@ -68,6 +68,11 @@ def export_run(
 
     page = None
     if EXPORTS.entry(fmt).factory.needs_page:
+        if summary.get("spatial_dims") == 3:
+            raise MedDistillError(
+                f"Run {folder.path.name} is of volumes, and the offline page reads 2D scans; export its student as "
+                "ONNX (--format onnx) for a viewer that reads volumes."
+            )
         if report is None:
             raise MedDistillError(
                 f"Run {folder.path.name} has no report.json yet; finish the run, then export the page."

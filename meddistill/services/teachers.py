@@ -33,20 +33,24 @@ def teacher_choices() -> dict[str, str]:
     return {TEACHER_SOURCES.entry(name).factory.label: name for name in PAGE_SOURCES}
 
 
-def model_choices(role: str) -> list[str]:
-    """MedDistill's curated models for ``role`` first, then its other models, then every timm model."""
-    curated = available_models(role)
-    return [*curated, *(m for m in available_models() if m not in curated), *timm_model_names()]
+def model_choices(role: str, spatial_dims: int = 2) -> list[str]:
+    """MedDistill's curated models for ``role`` first, then its other models, then every timm model; for volumes
+    (``spatial_dims`` 3) MedDistill's 3D models only."""
+    curated = available_models(role, spatial_dims)
+    others = [m for m in available_models(spatial_dims=spatial_dims) if m not in curated]
+    return [*curated, *others, *(timm_model_names() if spatial_dims == 2 else [])]
 
 
 @functools.lru_cache(maxsize=64)
 def describe_model(name: str, channels: int, size: int, classes: int = 2) -> str:
     """'11.2 M parameters · 0.24 GFLOPs per 28-px image' (one model built and counted, cached per shape)."""
     try:
-        info = model_info(create_model(name, classes, channels, size), channels, size)
+        model = create_model(name, classes, channels, size)
+        info = model_info(model, channels, size)
     except (MedDistillError, ValueError, RuntimeError) as error:
         return str(error)
-    return f"{info.params / 1e6:.2f} M parameters · {info.flops / 1e9:.3f} GFLOPs per {size}-px image"
+    unit = f"{size}^3 volume" if getattr(model, "spatial_dims", 2) == 3 else f"{size}-px image"
+    return f"{info.params / 1e6:.2f} M parameters · {info.flops / 1e9:.3f} GFLOPs per {unit}"
 
 
 def store_teacher_upload(data: bytes, name: str) -> Path:

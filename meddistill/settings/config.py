@@ -16,8 +16,9 @@ from meddistill.distillation.base import METHODS
 from meddistill.evaluation.trust import TrustSettings
 from meddistill.io.atomic import atomic_write_json
 from meddistill.models.factory import check_model_name, is_timm_model
+from meddistill.models.registry import available_models, model_dims
 from meddistill.settings.declarations import SETTINGS, Setting
-from meddistill.settings.presets import LARGE_IMAGES, PRESETS, default_preset
+from meddistill.settings.presets import LARGE_IMAGES, PRESETS, VOLUMES, default_preset
 from meddistill.settings.sources import (
     AUTO_METHOD,
     PRETRAINED_CHOICES,
@@ -179,10 +180,21 @@ class _RunConfigMethods:
             return None
         return self.teacher_weights if role == "teacher" else self.student_weights
 
-    def for_data(self, native: int) -> "RunConfig":
-        """The settings for data whose native side is ``native``: the preset's choices for large images
-        (``LARGE_IMAGES``: the teacher and its steps) where the user gave neither and the run trains its own
-        teacher; otherwise the settings as they are."""
+    def for_data(self, native: int, spatial_dims: int = 2) -> "RunConfig":
+        """The settings for data whose native side is ``native``: for volumes (``spatial_dims`` 3) the preset's 3D
+        models and cube (``VOLUMES``); for large images the preset's choices (``LARGE_IMAGES``: the teacher and
+        its steps) where the user gave neither and the run trains its own teacher; otherwise the settings as they
+        are. A value the user gave is never changed.
+
+        Raises:
+            ValueError: a model the user named takes images and the data are volumes, or the other way round.
+        """
+        if spatial_dims == 3:
+            changes = {k: v for k, v in VOLUMES.get(self.preset, VOLUMES["cpu"]).items() if k not in self.given}
+            return self.replace(**changes).check_dims(3)
+        return self._for_images(native).check_dims(2)
+
+    def _for_images(self, native: int) -> "RunConfig":
         rule = LARGE_IMAGES.get(self.preset)
         if not rule or self.resolved_image_size(native) <= rule["above_px"] or "teacher" in self.given:
             return self
@@ -192,6 +204,21 @@ class _RunConfigMethods:
         if "min_steps" in self.given:  # a minimum the user typed holds for the teacher too
             changes.pop("teacher_min_steps", None)
         return self.replace(**changes)
+
+    def check_dims(self, spatial_dims: int) -> "RunConfig":
+        """The settings, if their models take what the data hold (images: 2, volumes: 3).
+
+        Raises:
+            ValueError: one sentence naming the model and the ones that fit.
+        """
+        source = self.teacher_source()
+        named = [("student", self.student)] + ([("teacher", self.teacher)] if source.name != "imported" else [])
+        for role, name in named:
+            if model_dims(name) != spatial_dims:
+                kind = "volumes" if spatial_dims == 3 else "2D images"
+                fits = ", ".join(available_models(role, spatial_dims))
+                raise ValueError(f"--{role} {name} does not take {kind}, which the data are; choose one of: {fits}.")
+        return self
 
     def resolved_image_size(self, native: int) -> int:
         """The training side: ``image_size`` if set, else the native size capped at ``max_image_size``."""

@@ -66,6 +66,17 @@ LARGE_IMAGES: dict[str, dict] = {
 }
 
 
+# What a preset changes for volumes (CT, MRI: ``spatial_dims`` 3) in the settings the user did not give: 3D models
+# (``meddistill.models.volumes``) and the cube the volumes are resampled to. The cpu preset keeps 28^3 (a 64^3 cube
+# costs about 10x the voxels and the FLOPs: a thorough / GPU-sized job, which the plan says); thorough trains
+# MONAI's full-width ResNet-18 on up to 64^3.
+VOLUMES: dict[str, dict] = {
+    "cpu": {"teacher": "resnet10_3d", "student": "tiny_cnn_3d", "max_image_size": 28},
+    "thorough": {"teacher": "resnet18_3d", "student": "tiny_cnn_3d", "max_image_size": 64},
+    "smoke": {"teacher": "resnet10_3d", "student": "tiny_cnn_3d", "max_image_size": 16},
+}
+
+
 # A preset's budget when the user gives none (``meddistill.pipeline.plan.fit_budget``): minutes by the work of the
 # data (train images x side^2), the time targets of the teachers issue on 2 cores held to AVX2: the demo
 # (BreastMNIST, 546 x 28^2) 3 minutes, PneumoniaMNIST (4,708 x 28^2) 5 minutes, a 5,000-image 64-px folder 10.
@@ -76,7 +87,7 @@ BUDGET_CLASSES: dict[str, tuple[tuple[float, float], ...]] = {
 }
 
 
-def preset_budget(preset: str, train_images: int, side: int) -> float | None:
-    """The minutes ``BUDGET_CLASSES`` gives a preset for this much data, or None (no budget)."""
-    work = train_images * side * side
+def preset_budget(preset: str, train_images: int, side: int, spatial_dims: int = 2) -> float | None:
+    """The minutes ``BUDGET_CLASSES`` gives a preset for this much data (volumes: voxels), or None (no budget)."""
+    work = train_images * side**spatial_dims
     return next((minutes for most, minutes in BUDGET_CLASSES.get(preset, ()) if work <= most), None)

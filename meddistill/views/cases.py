@@ -133,12 +133,13 @@ def explain_case(
     method: str = "gradcam",
     target: int | None = None,
     activation=None,
+    spatial_dims: int = 2,
 ) -> dict:
     """``explain_pair`` plus each model's RISE faithfulness (deletion and insertion against random blocks at the
     resolution of its map) under ``"faithfulness"``: ``{"teacher": Faithfulness, "student": Faithfulness}``.
     ``target`` is the class or finding explained (default: the teacher's most probable); ``activation`` the task's."""
-    result = explain_pair(teacher, student, image, channels, size, method=method, target=target, activation=activation)
-    x = image_tensor(np.asarray(image), channels, size)
+    result = explain_pair(teacher, student, image, channels, size, method, target, activation, spatial_dims)
+    x = image_tensor(np.asarray(image), channels, size, spatial_dims)
     result["faithfulness"] = {
         role: faithfulness(
             model,
@@ -209,7 +210,7 @@ def mean_faithfulness(
     picked = np.random.default_rng(seed).permutation(len(split))[:n]
     rows = []
     for index in picked:
-        x = image_tensor(split.image(int(index)), channels, size)
+        x = image_tensor(split.image(int(index)), channels, size, split.spatial_dims)
         heat = saliency(model, x, method=method)
         rows.append(faithfulness(model, x, heat, grid=map_resolution(model, x, method)))
     areas = {key: float(np.mean([r.areas()[key] for r in rows])) for key in rows[0].areas()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from meddistill.data.store import stored_datasets, stored_options
 from meddistill.errors import DataError
 from meddistill.paths import MEDMNIST_DIR, home
 from meddistill.pipeline.building import distil_line
-from meddistill.pipeline.plan import describe_plan, fit_budget, plan_run
+from meddistill.pipeline.plan import describe_plan, fit_budget, plan_run, volume_note
 from meddistill.pipeline.train_on import plan_line
 from meddistill.services.quickstart import quickstart_config
 from meddistill.settings.config import RunConfig
@@ -42,15 +43,20 @@ def dataset_choices() -> dict[str, str]:
     return choices
 
 
-def preset_values(preset: str, native: int | None = None) -> dict:
+def preset_values(preset: str, native: int | None = None, spatial_dims: int = 2) -> dict:
     """The values the Train page's widgets start from: the preset's, adapted to a dataset of native side ``native``
-    (``RunConfig.for_data``: the teacher the preset picks for large images)."""
+    (``RunConfig.for_data``: the teacher the preset picks for large images, the 3D models for volumes)."""
     config = RunConfig.from_preset(preset)
-    return (config.for_data(native) if native else config).to_dict()
+    return (config.for_data(native, spatial_dims) if native else config).to_dict()
 
 
 def config_from_fields(
-    preset: str, data: str, fields: dict, picked: tuple[str, ...] = (), native: int | None = None
+    preset: str,
+    data: str,
+    fields: dict,
+    picked: tuple[str, ...] = (),
+    native: int | None = None,
+    spatial_dims: int = 2,
 ) -> RunConfig:
     """The validated run settings of the Train page's form.
 
@@ -59,25 +65,38 @@ def config_from_fields(
     never a value the user picked. ``picked`` names fields that count as given whatever their value (the models,
     once ImageNet weights are asked for: the pickers show them).
     """
-    defaults = preset_values(preset, native)
+    defaults = preset_values(preset, native, spatial_dims)
     changed = {name: value for name, value in fields.items() if value != defaults[name] or name in picked}
     return RunConfig.from_preset(preset, data=data, **changed).validate()
 
 
+class DataShape(NamedTuple):
+    """What the Train page needs of a dataset: train images, channels, native side, classes, 2D or 3D."""
+
+    train: int
+    channels: int
+    native: int
+    classes: int
+    spatial_dims: int
+
+
 @functools.lru_cache(maxsize=8)
-def dataset_shape(source: str, options: DataOptions = DataOptions()) -> tuple[int, int, int, int]:  # noqa: B008
+def dataset_shape(source: str, options: DataOptions = DataOptions()) -> DataShape:  # noqa: B008
     dataset = load_dataset(source, options=options)
-    return len(dataset.splits["train"]), dataset.channels, dataset.image_size, dataset.num_classes
+    train = len(dataset.splits["train"])
+    return DataShape(train, dataset.channels, dataset.image_size, dataset.num_classes, dataset.spatial_dims)
 
 
 def plan_text(config: RunConfig) -> str:
     """What each model of the run will train and about how long (steps timed once per architecture and size), with
     the teacher fitted into the time budget when one is set."""
-    train, channels, native, classes = dataset_shape(config.data, config.data_options())
-    size = config.resolved_image_size(native)
-    fitted, note = fit_budget(config.for_data(native), train, channels, size, classes)
+    train, channels, native, classes, dims = dataset_shape(config.data, config.data_options())
+    adapted = config.for_data(native, dims)
+    size = adapted.resolved_image_size(native)
+    fitted, note = fit_budget(adapted, train, channels, size, classes)
     lines = [
         describe_plan(plan_run(fitted, train, channels, size, classes)),
+        volume_note(fitted, train, channels, native, classes),
         note,
         plan_line(fitted),
         distil_line(fitted),
@@ -92,7 +111,7 @@ def demo_estimate() -> str | None:
         config = quickstart_config(download=False)
     except DataError:
         return None
-    train, channels, native, classes = dataset_shape(config.data)
+    train, channels, native, classes, _ = dataset_shape(config.data)
     plans = plan_run(config, train, channels, config.resolved_image_size(native), classes)
     minutes = sum(p.seconds for p in plans) / 60
     return f"about {max(1, round(minutes))} minute{'s' if round(minutes) > 1 else ''}"

@@ -13,9 +13,17 @@ SHORTCUTS = {"agree": "a", "disagree": "d", "unsure": "u", "next": "n", "previou
 
 
 def review_images(
-    teacher, student, image: np.ndarray, channels: int, size: int, target: int | None = None, activation=None
+    teacher,
+    student,
+    image: np.ndarray,
+    channels: int,
+    size: int,
+    target: int | None = None,
+    activation=None,
+    spatial_dims: int = 2,
 ) -> dict:
-    """The four pictures of a case, all at the scan's stored (H, W).
+    """The four pictures of a case, all at the scan's stored (H, W); for a volume (``spatial_dims`` 3) the pair of
+    3D maps under ``"pair"`` instead, which the page shows as planes.
 
     Args:
         teacher: The run's teacher (B, C, S, S) -> (B, K).
@@ -31,7 +39,14 @@ def review_images(
         name: Grad-CAM, or Occlusion for a teacher known only by its outputs), ``"target"``, ``"agreement"``.
     """
     method = "gradcam" if "gradcam" in available_explainers(teacher) else "occlusion"
-    pair = explain_pair(teacher, student, image, channels, size, method=method, target=target, activation=activation)
+    pair = explain_pair(teacher, student, image, channels, size, method, target, activation, spatial_dims)
+    if spatial_dims == 3:  # a volume: the page shows its planes (``meddistill.explain.planes``) from the pair
+        return {
+            "pair": pair,
+            "method": explainer_label(method),
+            "target": pair["target"],
+            "agreement": pair["agreement"],
+        }
     shape = np.asarray(image).shape[:2]
     return {
         "scan": np.asarray(image),

@@ -21,9 +21,10 @@ def model_box(
 ) -> str:
     """A searchable model picker (MedDistill's models for ``role`` first, then timm's zoo) with the picked model's
     parameters and FLOPs at the size it will train at (the dataset's, capped by the preset)."""
-    options = model_choices(role)
+    shape = dataset_shape(*data)
+    options = model_choices(role, shape.spatial_dims)
     name = column.selectbox(label, options, index=options.index(default), key=key, help="Type to search timm's zoo.")
-    _, channels, native, classes = dataset_shape(*data)
+    _, channels, native, classes, _ = shape
     column.caption(describe_model(name, channels, min(native, cap), classes))
     return name
 
