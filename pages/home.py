@@ -80,7 +80,7 @@ else:
         for row_start in range(0, len(picked), 4):
             for column, case in zip(st.columns(4), picked[row_start : row_start + 4]):
                 mark = "✓" if case["student correct"] else "✗"
-                column.image(test.image(case["case"]), width="stretch", clamp=True, output_format="PNG")
+                column.image(test.preview(case["case"]), width="stretch", clamp=True, output_format="PNG")
                 column.caption(
                     f"{mark} truth **{md(case['truth'])}** · teacher {md(case['teacher'])} · "
                     f"student {md(case['student'])} ({case['student confidence']:.0%})"

@@ -323,3 +323,84 @@ def test_dicom_series_with_a_missing_slice_or_mixed_orientation_refused(series_f
     ds.save_as(one)
     with pytest.raises(DataError, match="mixes slice orientations"):
         load_dataset(tilted)
+
+
+@pytest.fixture(scope="module")
+def small_adrenal_npz(adrenal_npz, tmp_path_factory):
+    """A real slice of AdrenalMNIST3D: 240 train, 60 val, 80 test volumes."""
+    with np.load(adrenal_npz) as source:
+        arrays = {}
+        for split, n in (("train", 240), ("val", 60), ("test", 80)):
+            arrays[f"{split}_images"] = source[f"{split}_images"][:n]
+            arrays[f"{split}_labels"] = source[f"{split}_labels"][:n]
+    path = tmp_path_factory.mktemp("slice3d") / "adrenalmnist3d.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.slow
+def test_a_3d_run_end_to_end_resume_export_and_card(small_adrenal_npz, tmp_path, monkeypatch, capsys):
+    """A smoke run of volumes (attention transfer over 3D feature maps): the report has the three models with ONNX
+    Runtime latency and the verdicts; the teacher's logits are reused on resume; ONNX and int8 exports pass their
+    parity checks; the model card shows a slice per example case."""
+    import json
+
+    import meddistill.pipeline.building as building
+    from meddistill import RunFolder, execute
+    from meddistill.cli.main import main
+    from meddistill.reports import export_run
+
+    monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    args = ["run", "--data", str(small_adrenal_npz), "--preset", "smoke", "--method", "attention", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "train volumes at 16^3 voxels" in printed and "resamples them to 16^3" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["spatial_dims"] == 3 and report["dataset"]["volumes"]["shape"] == [28, 28, 28]
+    for role, arch in (("teacher", "resnet10_3d"), ("student_scratch", "tiny_cnn_3d"), ("student_kd", "tiny_cnn_3d")):
+        entry = report["models"][role]
+        assert entry["arch"] == arch and entry["onnx_latency_ms_b1"] > 0 and 0 <= entry["test"]["auc"] <= 1
+    assert report["verdict"]["distillation"]["sentence"] and report["teacher_check"]["sentence"]
+    RunFolder(out).weights("student_kd").unlink()  # as if the run stopped before the distilled student
+    for name in ("student_kd.last.safetensors", "student_kd.state.json"):
+        (out / "checkpoints" / name).unlink()
+    monkeypatch.setattr(building, "teacher_logits", lambda *a, **k: pytest.fail("teacher logits computed again"))
+    execute(RunFolder(out).config(), out)
+    assert RunFolder(out).has_weights("student_kd")
+    for fmt, limit in (("onnx", 1e-4), ("onnx-int8", 0.1), ("torchscript", 1e-4)):
+        result = export_run(out, fmt)
+        assert result["max_abs_prob_diff"] < limit and result["agreement"] >= 0.9, (fmt, result)
+    with pytest.raises(Exception, match="the offline page reads 2D scans"):
+        export_run(out, "web")
+    with np.load(small_adrenal_npz) as source:
+        _write_nifti(tmp_path / "case.nii.gz", source["test_images"][0])
+    png = tmp_path / "case_cam.png"
+    assert main(["explain", "--run", str(out), "--image", str(tmp_path / "case.nii.gz"), "--out", str(png)]) == 0
+    assert png.is_file() and np.load(png.with_suffix(".npy")).shape == (16, 16, 16)
+    assert main(["explain", "--run", str(out), "--image", str(png), "--out", str(tmp_path / "x.png")]) == 2
+    assert "give a NIfTI volume" in capsys.readouterr().err
+    assert main(["card", str(out), "--out", str(tmp_path / "card.html")]) == 0
+    card = (tmp_path / "card.html").read_text()
+    assert "(axial slice " in card and card.count("data:image/png;base64") >= 6
+
+
+def test_a_zip_of_nifti_class_folders_uploads(adrenal_arrays, tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from meddistill.data.uploads import store_upload
+
+    monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "home"))
+    source = tmp_path / "src"
+    volumes, _ = adrenal_arrays["train"]
+    for i, volume in enumerate(volumes):
+        (source / ["normal", "hyperplasia"][i % 2]).mkdir(parents=True, exist_ok=True)
+        _write_nifti(source / ["normal", "hyperplasia"][i % 2] / f"v{i}.nii.gz", volume)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(source.rglob("*.nii.gz")):
+            archive.write(path, path.relative_to(source))
+    stored = store_upload(buffer.getvalue(), "adrenal.zip")
+    dataset = load_dataset(stored)
+    assert dataset.spatial_dims == 3 and sum(len(d) for d in dataset.splits.values()) == 12

@@ -5,7 +5,9 @@ Example:
 
 writes ``scan_cam.png`` (the heat map blended on the scan, at the scan's
 resolution) and ``scan_cam.npy`` (the raw (S, S) float32 map in [0, 1] at the
-model's input size), and prints the predicted class and its probability.
+model's input size), and prints the predicted class and its probability. For a run
+of volumes ``--image`` is a NIfTI file: the PNG is the axial slice through the
+map's peak and the .npy the (S, S, S) map.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from PIL import Image
 
 from meddistill.data.folder import decode_file
 from meddistill.data.tensors import image_tensor
+from meddistill.data.volumes import decode_nifti, is_nifti
 from meddistill.errors import DataError, MedDistillError
 from meddistill.explain.methods import available_explainers, predict_proba, saliency
 from meddistill.explain.overlay import overlay
+from meddistill.explain.planes import representative_slice
 from meddistill.io.atomic import atomic_write
 from meddistill.store.index import open_run
 from meddistill.store.layout import ROLES
@@ -32,7 +36,9 @@ def add_commands(commands) -> None:
         "explain", help="save a saliency overlay (Grad-CAM, occlusion, integrated gradients) of one image"
     )
     parser.add_argument("--run", required=True, help="run folder or run id (or id prefix)")
-    parser.add_argument("--image", required=True, help="a PNG, JPEG, BMP, TIFF or DICOM (.dcm) file")
+    parser.add_argument(
+        "--image", required=True, help="a PNG, JPEG, BMP, TIFF or DICOM (.dcm) file; a NIfTI volume for a 3D run"
+    )
     parser.add_argument(
         "--model", choices=ROLES, default="student_kd", help="which of the run's models to explain (default student_kd)"
     )
@@ -53,12 +59,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise DataError(f"Image {image_path.name} does not exist at {image_path.parent}; check the --image path.")
     folder = open_run(args.run).require_finished()
     model, summary = folder.load_model(args.model), folder.summary()
-    scan = decode_file(image_path)
-    x = image_tensor(scan, summary["channels"], summary["train_image_size"])
+    dims = summary.get("spatial_dims", 2)
+    if (dims == 3) != is_nifti(image_path):
+        wanted = "a NIfTI volume (.nii or .nii.gz)" if dims == 3 else "a 2D image (PNG, JPEG, BMP, TIFF or DICOM)"
+        raise DataError(
+            f"Run {folder.path.name} was trained on {'volumes' if dims == 3 else '2D images'}; give {wanted}."
+        )
+    scan = decode_nifti(image_path) if dims == 3 else decode_file(image_path)
+    x = image_tensor(scan, summary["channels"], summary["train_image_size"], dims)
     probs = predict_proba(model, x)
     predicted = int(probs.argmax())
     heat = saliency(model, x, predicted, args.method)
-    picture = overlay(scan, heat)
+    picture = representative_slice(scan, heat, heat)["teacher"] if dims == 3 else overlay(scan, heat)
 
     def write_npy(tmp: Path) -> None:
         with open(tmp, "wb") as handle:

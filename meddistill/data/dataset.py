@@ -57,6 +57,11 @@ class Split:
         """A short human-readable name for image ``index`` (file name or array index)."""
         return f"#{index}"
 
+    def preview(self, index: int) -> np.ndarray:
+        """What a thumbnail shows of image ``index``: the image, or a volume's middle axial slice (H, W)."""
+        image = self.image(index)
+        return image[image.shape[0] // 2] if self.spatial_dims == 3 else image
+
     def subset(self, indices: np.ndarray) -> "Split":
         """A split with only ``indices`` (in that order)."""
         raise NotImplementedError

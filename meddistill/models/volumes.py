@@ -6,8 +6,8 @@ They map volumes (B, C, S, S, S) to logits (B, K). The teachers are ``monai.netw
 voxels a 3x3x3 stride-2 convolution without the max pool, so a 28^3 volume reaches the first block at 14^3 and the
 last at 2^3 (the Grad-CAM grid); larger cubes keep the max pool (64^3 reaches the first block at 16^3).
 ``resnet10_3d`` is half as wide (32-64-128-256 channels, MONAI's ``widen_factor=0.5``): on 2 cores held to AVX2 a
-training step costs 27 ms per 28^3 volume against 97 ms at full width and 59 ms for ``resnet18_3d`` with the
-max pool (AMD EPYC, batch 32; ``docs/volumes.md``), which is what brings the default run under 10 minutes.
+training step costs 29.5 ms per 28^3 volume against 96.6 ms at full width (AMD EPYC, batch 32;
+``benchmarks/volume_teachers.py``, ``docs/volumes.md``), which is what brings the default run under 10 minutes.
 """
 
 from __future__ import annotations

@@ -120,14 +120,14 @@ def demo_estimate() -> str | None:
 def sample_grid(
     dataset: MedDataset, per_class: int = 6, split: str = "train", seed: int = 0
 ) -> dict[str, list[tuple[str, np.ndarray]]]:
-    """A few (name, uint8 image) pairs per class for the preview grid."""
+    """A few (name, uint8 image) pairs per class for the preview grid (a volume: its middle axial slice)."""
     data = dataset.splits[split]
     rng = np.random.default_rng(seed)
     grid = {}
     for label, name in enumerate(dataset.class_names):
         members = np.flatnonzero(data.labels == label)
         chosen = rng.choice(members, min(per_class, len(members)), replace=False) if len(members) else []
-        grid[name] = [(data.name(int(i)), data.image(int(i))) for i in chosen]
+        grid[name] = [(data.name(int(i)), data.preview(int(i))) for i in chosen]
     return grid
 
 
