@@ -10,6 +10,20 @@ import pytest
 
 from meddistill.paths import shared_data
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session) -> None:
+    """Byte-compile the package and the pages once, before any test starts a worker thread: on CPython 3.11 two
+    threads compiling source at the same moment (a training job importing a module while the app compiles a page)
+    can fail with "AST constructor recursion depth mismatch", which a fresh clone without __pycache__ invites."""
+    import compileall
+
+    for folder in ("meddistill", "pages"):
+        compileall.compile_dir(ROOT / folder, quiet=2)
+    compileall.compile_file(ROOT / "app.py", quiet=2)
+
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -40,13 +54,15 @@ def breast_npz(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def small_breast_npz(breast_npz, tmp_path_factory) -> Path:
     """A real slice of BreastMNIST: 160 train, 48 val, 64 test images."""
-    with np.load(breast_npz) as source:
-        arrays = {}
-        for split, n in (("train", 160), ("val", 48), ("test", 64)):
-            arrays[f"{split}_images"] = source[f"{split}_images"][:n]
-            arrays[f"{split}_labels"] = source[f"{split}_labels"][:n]
-    path = tmp_path_factory.mktemp("slice") / "breastmnist.npz"
-    np.savez(path, **arrays)
+    return npz_slice(breast_npz, {"train": 160, "val": 48, "test": 64}, tmp_path_factory.mktemp("slice"))
+
+
+def npz_slice(source: Path, sizes: dict[str, int], folder: Path) -> Path:
+    """The first ``sizes[split]`` images and labels of each split of a MedMNIST file, saved under its name."""
+    with np.load(source) as arrays:
+        kept = {f"{s}_{kind}": arrays[f"{s}_{kind}"][:n] for s, n in sizes.items() for kind in ("images", "labels")}
+    path = folder / source.name
+    np.savez(path, **kept)
     return path
 
 

@@ -239,7 +239,7 @@ def test_compare_shows_calibration_operating_point_and_referral(browser, artifac
     try:
         page.goto(f"{url}/compare")
         page.get_by_text("Can a clinician act on it?").wait_for()
-        page.get_by_text("Calibrated probabilities").wait_for()
+        page.get_by_text("Calibrated probabilities", exact=True).wait_for()
         page.get_by_text(re.compile(r"Referring the 10% of cases the .* is least sure of")).wait_for()
         page.get_by_text("the threshold reaching sensitivity 0.9 on val", exact=False).wait_for()
         page.get_by_text("Leak-free test figures").wait_for()  # BreastMNIST's test split copies 35 train/val images

@@ -15,6 +15,7 @@ from meddistill.explain import faithfulness, map_resolution, saliency
 from meddistill.explain.planes import PLANES, map_on_volume, peak, plane, plane_views, window
 from meddistill.models import available_models, create_model, model_info
 from meddistill.settings.config import RunConfig
+from tests.conftest import npz_slice
 from tests.planted import train_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -328,14 +329,7 @@ def test_dicom_series_with_a_missing_slice_or_mixed_orientation_refused(series_f
 @pytest.fixture(scope="module")
 def small_adrenal_npz(adrenal_npz, tmp_path_factory):
     """A real slice of AdrenalMNIST3D: 240 train, 60 val, 80 test volumes."""
-    with np.load(adrenal_npz) as source:
-        arrays = {}
-        for split, n in (("train", 240), ("val", 60), ("test", 80)):
-            arrays[f"{split}_images"] = source[f"{split}_images"][:n]
-            arrays[f"{split}_labels"] = source[f"{split}_labels"][:n]
-    path = tmp_path_factory.mktemp("slice3d") / "adrenalmnist3d.npz"
-    np.savez(path, **arrays)
-    return path
+    return npz_slice(adrenal_npz, {"train": 240, "val": 60, "test": 80}, tmp_path_factory.mktemp("slice3d"))
 
 
 @pytest.mark.slow
@@ -404,3 +398,21 @@ def test_a_zip_of_nifti_class_folders_uploads(adrenal_arrays, tmp_path, monkeypa
     stored = store_upload(buffer.getvalue(), "adrenal.zip")
     dataset = load_dataset(stored)
     assert dataset.spatial_dims == 3 and sum(len(d) for d in dataset.splits.values()) == 12
+
+
+def test_dicom_series_labelled_by_a_csv_naming_their_folders(series_folder, tmp_path):
+    import shutil
+
+    root, _ = series_folder
+    flat = tmp_path / "flat"
+    rows = ["series,diagnosis,patient_id"]
+    for folder in sorted(root.glob("*/patient*/CT")):
+        shutil.copytree(folder, flat / "studies" / folder.parent.name / "CT")
+        rows.append(f"studies/{folder.parent.name}/CT,{folder.parent.parent.name},{folder.parent.name}")
+    (flat / "labels.csv").write_text("\n".join(rows) + "\n")
+    dataset = load_dataset(flat)
+    assert dataset.provenance["kind"] == "dicom-series-csv" and sum(len(d) for d in dataset.splits.values()) == 12
+    assert dataset.provenance["splits"]["group_key"] == "CSV column 'patient_id'"
+    for split in dataset.splits.values():
+        for path, label in zip(split.paths, split.labels):
+            assert dataset.class_names[label] == ["normal", "hyperplasia"][int(path.parent.parent.name[-2:]) % 2]

@@ -188,6 +188,18 @@ def file_index(images: list[Path]) -> dict[str, list[Path]]:
     return index
 
 
+def _folder_files(value: str, csv_path: Path, root: Path, images: list[Path]) -> list[Path]:
+    """The files of the dataset under the folder a CSV cell names (a DICOM series' folder), or none."""
+    inside = Path(os.path.abspath(root))
+    for base in (csv_path.parent, root):
+        folder = Path(os.path.abspath(base / value))
+        if folder.is_dir() and (folder == inside or inside in folder.parents):
+            found = [Path(os.path.abspath(p)) for p in images if folder in Path(os.path.abspath(p)).parents]
+            if found:
+                return found
+    return []
+
+
 def read_labels(csv_path: Path, columns: Columns, root: Path, images: list[Path]) -> CsvLabels:
     """Resolve every row of a labels CSV to an image file.
 
@@ -204,7 +216,8 @@ def read_labels(csv_path: Path, columns: Columns, root: Path, images: list[Path]
         if not value:
             continue
         path = _resolve(value, csv_path, root, index)
-        if path is None:
+        paths = [path] if path is not None else _folder_files(value, csv_path, root, images)
+        if not paths:
             missing.append(value)
             continue
         label = row.get(columns.label, "") if columns.label else ""
@@ -216,11 +229,12 @@ def read_labels(csv_path: Path, columns: Columns, root: Path, images: list[Path]
                     f"{csv_path.name} gives split '{row[columns.split]}' for {value}; use train, val or test "
                     "(or training, valid, validation, testing)."
                 )
-        out.files.append(path)
-        out.rows.append(row)
-        out.labels.append(label)
-        out.splits.append(split)
-        out.groups.append(row.get(columns.group) or None if columns.group else None)
+        for path in paths:  # a row naming a folder (a DICOM series) labels every file in it
+            out.files.append(path)
+            out.rows.append(row)
+            out.labels.append(label)
+            out.splits.append(split)
+            out.groups.append(row.get(columns.group) or None if columns.group else None)
     if missing:
         raise DataError(
             f"{csv_path.name} names {len(missing)} file(s) that are not in the dataset (first: {missing[0]}); add "
