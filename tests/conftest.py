@@ -97,3 +97,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def adrenal_npz(data_dir):
+    path = data_dir / "medmnist" / "adrenalmnist3d.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+@pytest.fixture(scope="session")
+def adrenal_arrays(adrenal_npz):
+    with np.load(adrenal_npz) as archive:
+        return {s: (archive[f"{s}_images"][:12], archive[f"{s}_labels"][:12, 0]) for s in ("train", "test")}
