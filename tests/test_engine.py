@@ -259,7 +259,7 @@ def test_best_epoch_skips_a_collapsed_accuracy(batches, monkeypatch):
     """The epoch of highest val AUC is not kept when its val balanced ACC has collapsed (a small val split on which
     one class is predicted for everything can still rank well); a later epoch that raises the best unseats it. An
     epoch predicting the majority class for every image (high plain ACC, balanced ACC 0.5) is no refuge."""
-    from meddistill.training import engine
+    from meddistill.training import engine, stopping
 
     # (loss, ACC, AUC, balanced ACC)
     scripted = iter(
@@ -281,6 +281,35 @@ def test_best_epoch_skips_a_collapsed_accuracy(batches, monkeypatch):
         role="s",
     )
     assert result.best_epoch == 5 and [row["val_balanced_acc"] for row in result.history][:2] == [0.5, 0.5]
-    assert engine.eligible(0.68, 0.72) and not engine.eligible(0.66, 0.72)
+    assert stopping.eligible(0.68, 0.72) and not stopping.eligible(0.66, 0.72)
     labels, probs = np.array([0, 0, 0, 1]), np.array([[0.9, 0.1]] * 4)  # all majority: ACC 0.75, balanced 0.5
     assert engine.balanced_accuracy(labels, probs) == 0.5
+
+
+def test_min_delta_stops_a_creeping_auc(batches, monkeypatch):
+    """A val AUC that creeps up by 0.0001 an epoch keeps a run going to its last epoch with ``min_delta`` 0; with
+    ``min_delta`` 0.001 it stops ``patience`` epochs after the last gain of 0.001, keeping the best epoch that ran;
+    ``replay`` gives the same epochs from the saved history."""
+    from meddistill.training import engine, stopping
+
+    aucs = [0.90, 0.95, 0.990, 0.9905, 0.9906, 0.9907, 0.9908, 0.9909, 0.9910, 0.9911]
+
+    def run(min_delta):
+        scripted = iter([(0.5, 0.9, auc, 0.9) for auc in aucs])
+        monkeypatch.setattr(engine, "_validate", lambda *args: next(scripted))
+        settings = FitSettings(epochs=len(aucs), lr=0.001, batch_size=32, patience=3, min_delta=min_delta)
+        return fit(_student(), batches["train"], batches["val"], settings, role="s")
+
+    creeping, stopped = run(0.0), run(0.001)
+    assert len(creeping.history) == 10 and creeping.best_epoch == 10 and not creeping.stopped_early
+    assert len(stopped.history) == 6 and stopped.best_epoch == 6 and stopped.stopped_early
+    assert stopping.replay(creeping.history, patience=3, min_delta=0.001) == (6, 6)
+    assert stopping.replay(creeping.history, patience=3, min_delta=0.0) == (10, 10)
+
+
+def test_min_delta_is_a_preset_default_the_user_can_override():
+    from meddistill.settings import RunConfig
+
+    assert RunConfig.from_preset("cpu").min_delta == 0.001 and RunConfig.from_preset("smoke").min_delta == 0.0
+    typed = RunConfig.from_preset("cpu", min_delta=0.0)
+    assert typed.min_delta == 0.0 and "min_delta" in typed.given

@@ -93,6 +93,7 @@ def fit_settings(ctx: RunContext, role: str, config: RunConfig | None = None) ->
         channels_last=config.channels_last,
         seed=config.seed,
         patience=config.patience,
+        min_delta=config.min_delta,
         augment=config.augment if role == "teacher" else config.augment_students,
         class_weights=weights,
         loss=ctx.task.loss,

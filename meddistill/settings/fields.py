@@ -42,7 +42,7 @@ declare(
     TEACHER,
     "what the distilled student learns from: the teacher, the teacher and the scratch student with their logits "
     "averaged (ensemble; logit methods only), or auto: the ensemble when the teacher is not better than the scratch "
-    "student on val (default in cpu)",
+    "student on val",
     choices=DISTIL_FROM,
     page="distillation",
     label="Learn from",
@@ -216,6 +216,13 @@ declare(
     label="Class-weighted loss",
 )
 declare("patience", 8, "stop a model after this many epochs without val improvement", minimum=1)
+declare(
+    "min_delta",
+    0.0,
+    "the least rise of the val score (AUC) that counts as an improvement for early stopping (cpu, thorough: 0.001)",
+    minimum=0.0,
+    maximum=0.1,
+)
 declare(
     "seed", 0, "seed for splits, initialisation and batch order", minimum=0, maximum=10_000, page="input", label="Seed"
 )

@@ -3,7 +3,8 @@
 ``fit`` trains a teacher or a student from scratch with cross-entropy, or a
 student by distillation when given a teacher and a method. It keeps the
 weights of the epoch with the best validation AUC (not the last epoch) among the epochs whose validation
-balanced accuracy has not collapsed (``eligible``), stops early after ``patience`` epochs without improvement,
+balanced accuracy has not collapsed, stops early after ``patience`` epochs without an improvement of at least
+``min_delta`` (both rules: ``meddistill.training.stopping``),
 reports every batch and epoch through ``callback`` and stops within one batch when ``should_stop()``
 turns true. With ``checkpoint_dir`` it saves its state after the first epoch, then
 at most every ``checkpoint_seconds`` and after the last epoch, and resumes from the last saved one.
@@ -33,19 +34,10 @@ from meddistill.training.averaging import moving_average
 from meddistill.training.checkpoint import load_checkpoint, save_checkpoint
 from meddistill.training.distributed import gather_predictions
 from meddistill.training.state import FitResult, FitSettings, Progress
+from meddistill.training.stopping import BestEpoch
 from meddistill.training.teacher import FeatureHook, autocast, teacher_logits
 
 Callback = Callable[[Progress], None]
-
-# An epoch can be the best one only if its val balanced ACC is within this of the best so far: on a small val split
-# the epoch of highest AUC can be one that predicts a single class (balanced ACC 1/K whichever class it is; plain
-# ACC would call an all-majority epoch good). docs/benchmarks.md, section 8.
-ACC_TOLERANCE = 0.05
-
-
-def eligible(val_balanced_acc: float, best: float) -> bool:
-    """Whether an epoch with ``val_balanced_acc`` may be kept as the best while the best so far is ``best``."""
-    return val_balanced_acc >= best - ACC_TOLERANCE
 
 
 def balanced_accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -74,7 +66,7 @@ def fit(
         model: Network mapping (B, C, S, S) to logits (B, K); moved to ``settings.device``.
         train: Training batches.
         val: Validation batches (best epoch = highest val AUC, ties to the earlier, among the epochs whose val
-            balanced ACC is within ``ACC_TOLERANCE`` of the best so far).
+            balanced ACC is within ``stopping.ACC_TOLERANCE`` of the best so far).
         settings: Epochs, learning rate, batch size, seed, augmentation... (see ``FitSettings``).
         role: Name in progress reports and checkpoints ("teacher", "student_kd").
         teacher: Trained teacher; with ``method``, the student is distilled.
@@ -155,8 +147,7 @@ class _Fit:
         self.averaged = moving_average(model, settings.ema_decay) if settings.ema_decay > 0 else None
         self.evaluated = self.averaged.module if self.averaged is not None else model
         self.result = FitResult(best_state=_cpu_copy(model.state_dict()))
-        self.best_score, self.bad_epochs, self.start_epoch = -math.inf, 0, 1
-        self.best_acc, self.kept_acc = -math.inf, -math.inf  # best val balanced ACC so far; the kept epoch's
+        self.rule, self.start_epoch = BestEpoch(settings.patience, settings.min_delta), 1
         self.per_epoch = math.ceil(len(self.partition) / settings.batch_size)
         self.total_steps = settings.epochs * self.per_epoch
         self.started = time.perf_counter()
@@ -195,17 +186,9 @@ class _Fit:
             )
         if saved is not None:
             self.result.best_state, self.result.history = saved["best_state"], saved["history"]
-            self.best_score, self.bad_epochs, self.result.best_epoch = (
-                saved["best_score"],
-                saved["bad_epochs"],
-                saved["best_epoch"],
-            )
+            self.rule.restore(saved, self.result.history)
+            self.result.best_epoch = self.rule.best_epoch
             self.start_epoch = self.settings.epochs + 1 if saved.get("stopped_early") else saved["epoch"] + 1
-            history = self.result.history
-            balanced = [row.get("val_balanced_acc", row["val_acc"]) for row in history]
-            self.best_acc = max(balanced, default=-math.inf)
-            if self.result.best_epoch:
-                self.kept_acc = balanced[self.result.best_epoch - 1]
             self.result.seconds = saved["seconds"]
         self.started = time.perf_counter() - self.result.seconds
 
@@ -275,28 +258,20 @@ class _Fit:
             for buffer in self.evaluated.buffers():
                 torch.distributed.broadcast(buffer, src=0)
         val_loss, val_acc, val_auc, val_balanced = _validate(self.evaluated, val, self.device, self.settings)
-        score = val_auc if not math.isnan(val_auc) else val_acc
         result = self.result
-        self.best_acc = max(self.best_acc, val_balanced)
-        kept_collapsed = not eligible(self.kept_acc, self.best_acc)  # a better balanced ACC since: now ineligible
-        if eligible(val_balanced, self.best_acc) and (score > self.best_score or kept_collapsed):
-            self.best_score, self.bad_epochs, result.best_epoch, self.kept_acc = score, 0, epoch, val_balanced
-            result.best_state = _cpu_copy(self.evaluated.state_dict())
-        else:
-            self.bad_epochs += 1
-        elapsed = time.perf_counter() - self.started
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc, "val_auc": val_auc}
         row["val_balanced_acc"] = val_balanced
+        if self.rule.update(row):
+            result.best_epoch, result.best_state = epoch, _cpu_copy(self.evaluated.state_dict())
+        elapsed = time.perf_counter() - self.started
         result.history.append({**row, "seconds": elapsed})
-        result.stopped_early = self.bad_epochs >= self.settings.patience
+        result.stopped_early = self.rule.stopped
         result.seconds = elapsed
         if self._checkpoint_due(epoch, elapsed):
             self.saved_at = elapsed
             state = {
                 "epoch": epoch,
-                "best_score": self.best_score,
-                "bad_epochs": self.bad_epochs,
-                "best_epoch": result.best_epoch,
+                **self.rule.state(),
                 "history": result.history,
                 "seconds": elapsed,
                 "stopped_early": result.stopped_early,

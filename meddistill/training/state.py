@@ -24,6 +24,7 @@ class FitSettings:
     channels_last: bool = True  # NHWC memory format for models and batches (faster convolutions on CPU and GPU)
     seed: int = 0  # seeds the batch order, augmentation and dropout draws
     patience: int = 8  # stop after this many epochs without a better val score
+    min_delta: float = 0.0  # ... better by at least this much (``meddistill.training.stopping``)
     augment: bool = False  # random affine and intensity jitter on the train batches
     class_weights: torch.Tensor | None = None  # optional (K,) class weights of the label loss
     loss: Callable[..., torch.Tensor] | None = None  # (logits, labels, weights) -> loss; None: cross-entropy
