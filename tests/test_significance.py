@@ -65,11 +65,28 @@ def test_verdicts_in_a_real_run_report(small_breast_npz, tmp_path):
     assert verdicts(np.array([0, 1]), {}, {}) == {}
 
 
-def test_vectorised_auc_equals_scikit_learn_with_ties():
+def test_rank_auc_equals_scikit_learn_with_ties(monkeypatch):
+    """The rank-sum AUC equals scikit-learn's, binary and one-vs-rest macro, with many tied scores; a resample that
+    lacks a class is NaN, as ``auc_score`` is; chunked resamples give the same values as one at a time."""
     from sklearn.metrics import roc_auc_score
 
-    from meddistill.evaluation.significance import _binary_auc
+    from meddistill.evaluation import metrics
+    from meddistill.evaluation.metrics import auc_score, binary_auc, resampled_auc
 
     rng = np.random.default_rng(0)
     labels, scores = rng.integers(0, 2, (20, 60)), np.round(rng.random((20, 60)), 1)  # many tied scores
-    assert _binary_auc(labels, scores) == pytest.approx([roc_auc_score(y, s) for y, s in zip(labels, scores)])
+    assert binary_auc(labels, scores) == pytest.approx([roc_auc_score(y, s) for y, s in zip(labels, scores)])
+    for k in (2, 3, 8):
+        y = rng.integers(0, k, 200)
+        p = rng.dirichlet(np.ones(k), 200).round(1) + 1e-3
+        p /= p.sum(1, keepdims=True)
+        expected = roc_auc_score(y, p[:, 1]) if k == 2 else roc_auc_score(y, p, multi_class="ovr", average="macro")
+        assert auc_score(y, p) == pytest.approx(expected, abs=1e-12)
+        draws = rng.integers(0, 200, (50, 200))
+        draws[0] = 0  # one image drawn 200 times: one class only
+        one_by_one = [auc_score(y[d], p[d]) for d in draws]
+        monkeypatch.setattr(metrics, "CHUNK_VALUES", 3 * 200 * k)  # three resamples per chunk
+        together = resampled_auc(y, p, draws)
+        assert np.isnan(together[0]) and np.isnan(one_by_one[0])
+        assert together[1:] == pytest.approx(one_by_one[1:], abs=1e-12)
+    assert np.isnan(auc_score(np.array([0, 1, 1]), np.full((3, 3), 1 / 3)))  # class 2 absent

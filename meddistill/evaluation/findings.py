@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from meddistill.evaluation.metrics import binary_auc
+
 DEFAULT_THRESHOLD = 0.5  # when val cannot choose one (a finding with no positive or no negative val image)
 
 
@@ -25,7 +27,7 @@ def finding_auc(labels: np.ndarray, probs: np.ndarray, k: int) -> float:
     """ROC AUC of finding ``k`` over its counted images; NaN without both a positive and a negative one."""
     known = _known(labels, k)
     y = labels[known, k]
-    return float(skm.roc_auc_score(y, probs[known, k])) if _has_both(y) else float("nan")
+    return float(binary_auc(y == 1, probs[known, k])) if _has_both(y) else float("nan")  # = skm.roc_auc_score
 
 
 def macro_auc(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -148,25 +150,6 @@ def _pooled_reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[di
     return out
 
 
-def _rank_auc(labels: np.ndarray, probs: np.ndarray, k: int) -> float:
-    """Finding ``k``'s AUC by ranks (Mann-Whitney, ties averaged) over its counted images; NaN without both classes."""
-    from scipy.stats import rankdata
-
-    known = ~np.isnan(labels[:, k])
-    y, p = labels[known, k], probs[known, k]
-    positives = y.sum()
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    return float((rankdata(p)[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def _macro_auc_fast(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Macro AUC by ranks, for the bootstrap: mean over findings with both classes."""
-    aucs = [a for k in range(labels.shape[1]) if np.isfinite(a := _rank_auc(labels, probs, k))]
-    return float(np.mean(aucs)) if aucs else float("nan")
-
-
 def patient_draws(groups: list | None, n: int, resamples: int, seed: int) -> list[np.ndarray]:
     """Bootstrap resamples of image indices, whole patients at a time (every image of a drawn patient; images
     without a patient key count as their own patient)."""
@@ -185,9 +168,7 @@ def macro_auc_interval(
     labels: np.ndarray, probs: np.ndarray, groups: list | None, resamples: int, seed: int, level: float = 0.95
 ) -> tuple[float, list[float]]:
     """A model's macro AUC and its bootstrap interval, patients resampled together."""
-    values = np.array(
-        [_macro_auc_fast(labels[d], probs[d]) for d in patient_draws(groups, len(labels), resamples, seed)]
-    )
+    values = np.array([macro_auc(labels[d], probs[d]) for d in patient_draws(groups, len(labels), resamples, seed)])
     finite = values[np.isfinite(values)]
     tail = (1 - level) / 2 * 100
     ci = [float(x) for x in np.percentile(finite, [tail, 100 - tail])] if len(finite) else [float("nan")] * 2
@@ -207,7 +188,7 @@ def paired_macro_auc(
     resampled together); the ACC entries are NaN, since accuracy is not the headline here."""
     diffs = []
     for d in patient_draws(groups, len(labels), resamples, seed):
-        diffs.append(_macro_auc_fast(labels[d], probs_a[d]) - _macro_auc_fast(labels[d], probs_b[d]))
+        diffs.append(macro_auc(labels[d], probs_a[d]) - macro_auc(labels[d], probs_b[d]))
     diffs = np.array(diffs)
     finite = diffs[np.isfinite(diffs)]
     tail = (1 - level) / 2 * 100
@@ -231,7 +212,7 @@ def finding_auc_intervals(
     k = labels.shape[1]
     values = np.array(
         [
-            [_rank_auc(labels[d], probs[d], j) for j in range(k)]
+            [finding_auc(labels[d], probs[d], j) for j in range(k)]
             for d in patient_draws(groups, len(labels), resamples, seed)
         ]
     )

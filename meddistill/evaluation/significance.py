@@ -9,10 +9,9 @@ resample, so the interval reflects that they were tested on the same images (pai
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from meddistill.evaluation.findings import paired_macro_auc
-from meddistill.evaluation.metrics import auc_score
+from meddistill.evaluation.metrics import auc_score, resampled_auc
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -39,10 +38,7 @@ def paired_bootstrap(
     correct_a, correct_b = probs_a.argmax(1) == labels, probs_b.argmax(1) == labels
     draws = rng.integers(0, n, size=(resamples, n))
     acc = correct_a[draws].mean(1) - correct_b[draws].mean(1)
-    if probs_a.shape[1] == 2:
-        auc = _binary_auc(labels[draws], probs_a[:, 1][draws]) - _binary_auc(labels[draws], probs_b[:, 1][draws])
-    else:  # one-vs-rest macro AUC: no closed form over many resamples, so one scikit-learn call each
-        auc = np.array([auc_score(labels[d], probs_a[d]) - auc_score(labels[d], probs_b[d]) for d in draws])
+    auc = resampled_auc(labels, probs_a, draws) - resampled_auc(labels, probs_b, draws)
     tail = (1 - LEVEL) / 2 * 100
     out = {"n": int(n), "resamples": int(resamples)}
     out["acc_diff"] = float(correct_a.mean() - correct_b.mean())
@@ -62,10 +58,7 @@ def bootstrap_interval(labels: np.ndarray, probs: np.ndarray, resamples: int = R
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(labels), size=(resamples, len(labels)))
     correct = probs.argmax(1) == labels
-    if probs.shape[1] == 2:
-        auc = _binary_auc(labels[draws], probs[:, 1][draws])
-    else:
-        auc = np.array([auc_score(labels[d], probs[d]) for d in draws])
+    auc = resampled_auc(labels, probs, draws)
     tail = (1 - LEVEL) / 2 * 100
     finite = auc[np.isfinite(auc)]
     return {
@@ -76,17 +69,6 @@ def bootstrap_interval(labels: np.ndarray, probs: np.ndarray, resamples: int = R
         "auc": float(auc_score(labels, probs)),
         "auc_ci": [float(x) for x in np.percentile(finite, [tail, 100 - tail])] if len(finite) else [np.nan] * 2,
     }
-
-
-def _binary_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC AUC of each row of (R, N) labels (0/1) and scores, by the Mann-Whitney rank sum (ties share their
-    average rank, as in scikit-learn); NaN for a row with one class only."""
-    ranks = rankdata(scores, axis=1)
-    positives = labels.sum(1)
-    negatives = labels.shape[1] - positives
-    rank_sum = (ranks * labels).sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
 def _significant(ci: list[float]) -> bool:

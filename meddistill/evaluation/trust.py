@@ -23,10 +23,9 @@ import numpy as np
 
 from meddistill.evaluation.calibration import apply_temperature, brier_score, fit_temperature_checked, nll
 from meddistill.evaluation.findings import _pooled_reliability, macro_auc, patient_draws
-from meddistill.evaluation.metrics import auc_score, expected_calibration_error, reliability
+from meddistill.evaluation.metrics import auc_score, expected_calibration_error, reliability, resampled_auc
 from meddistill.evaluation.operating import RULES, at_threshold, choose_threshold, image_draws
 from meddistill.evaluation.referral import coverage_reaching, referral_table, risk_coverage, selective_metric
-from meddistill.evaluation.significance import _binary_auc
 from meddistill.evaluation.subgroups import subgroup_figures
 
 RESAMPLES = 1000
@@ -139,9 +138,8 @@ def _headline(kind: str, labels: np.ndarray, probs: np.ndarray, points: list[Ope
     sensitivity and specificity, on these images."""
     auc_fn = auc_score if kind == "softmax" else macro_auc
     out = {"n": int(len(labels)), "auc": float(auc_fn(labels, probs))}
-    if kind == "softmax" and probs.shape[1] == 2 and len({len(d) for d in draws}) == 1:
-        rows = np.stack(draws)  # two classes: every resample's AUC at once, by ranks
-        values = _binary_auc((labels[rows] == 1).astype(float), probs[:, 1][rows])
+    if kind == "softmax" and len({len(d) for d in draws}) == 1:  # image resamples: every one at once, by ranks
+        values = resampled_auc(labels, probs, np.stack(draws))
     else:
         values = np.array([auc_fn(labels[d], probs[d]) for d in draws])
     finite = values[np.isfinite(values)]
