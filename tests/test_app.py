@@ -57,6 +57,7 @@ def test_upload_bad_zip(tmp_path):
     assert 'scans.zip" is not a readable zip archive' in at.error[0].value
 
 
+@pytest.mark.slow
 def test_upload_zip_with_labels_csv_pick_columns(chest_folder, tmp_path):
     """A zip whose CSV names its columns 'img' and 'finding': preview, pick the columns, store, and the Train
     page's run uses them."""

@@ -73,6 +73,7 @@ def test_run_end_to_end_on_real_slice(small_breast_npz, tmp_path, capsys):
     assert "student_kd" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_run_on_jpeg_folder_without_val(chest_folder, tmp_path):
     root = copy_xray_slice(chest_folder, tmp_path / "xr", per_class=8, splits=("train", "test"))
     out = tmp_path / "run"
@@ -82,6 +83,7 @@ def test_run_on_jpeg_folder_without_val(chest_folder, tmp_path):
     assert report["dataset"]["train_image_size"] == 28  # smoke preset caps at 28 px
 
 
+@pytest.mark.slow
 def test_run_on_dicom_with_labels_csv(tmp_path):
     from tests.test_loaders import _dicom_csv_folder
 
@@ -117,6 +119,7 @@ def test_bad_input_exit_2_with_one_sentence(tmp_path, args, message, capsys, mon
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     """`python -m meddistill` itself: exit status 2, one sentence, no traceback."""
     _bad_inputs(tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -27,6 +28,7 @@ def test_an_averaged_teacher_gives_the_mean_of_its_members_logits():
     assert torch.allclose(torch.softmax(both(x), 1), torch.softmax(geometric, 1), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_ensemble_changes_only_the_distilled_student_and_the_run_says_so(small_breast_npz, tmp_path, capsys):
     base = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--threads", "1", "--seed", "3"]
     assert main([*base, "--out", str(tmp_path / "teacher")]) == 0
@@ -59,6 +61,7 @@ def test_a_typed_ensemble_with_a_feature_method_is_refused_in_one_sentence(small
     assert not (out / "report.json").exists()
 
 
+@pytest.mark.slow
 def test_auto_distils_from_both_only_when_the_teacher_is_not_better_on_val(small_breast_npz, tmp_path):
     base = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--threads", "1", "--distil-from", "auto"]
     crippled = ["--teacher-epochs", "1", "--batch-size", "256", "--student-epochs", "20"]  # one teacher step

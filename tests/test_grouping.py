@@ -25,6 +25,7 @@ def patients(split) -> set[str]:
     return {re.match(PATTERN, path.name).group(1) for path in split.paths}
 
 
+@pytest.mark.slow
 def test_chest_xray_val_made_by_patient(chest_folder):
     data = load_dataset(chest_folder, options=DataOptions(group_pattern=PATTERN))
     train, val = data.splits["train"], data.splits["val"]

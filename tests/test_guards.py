@@ -67,6 +67,7 @@ def test_a_crippled_teacher_is_caught_and_said_everywhere(crippled_run, monkeypa
     assert "distillation cannot help with this teacher" in model_card(record.path, examples=False)
 
 
+@pytest.mark.slow
 def test_a_teacher_that_is_not_better_trains_on_once_and_says_so(small_breast_npz, tmp_path, monkeypatch):
     """With ``--teacher-train-on`` a one-step teacher that loses to the scratch student on val gets one more round
     (as many epochs again); the report, metrics.json and the sentence show one teacher over both rounds."""

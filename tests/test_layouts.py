@@ -194,6 +194,7 @@ def test_csv_ids_without_extension_and_numeric_labels(chest_folder, tmp_path):
     assert "file column 'image_id' (guessed), label column 'target' (guessed)" in data.provenance["layout"]
 
 
+@pytest.mark.slow
 def test_a_wrapping_folder_with_notes_beside_it_is_read_through(data_dir, capsys):
     """The blood-cell download: SOURCE.txt and a file list beside PBC_dataset_normal_DIB/<8 class folders>."""
     source = data_dir / "pbc_blood_cells"

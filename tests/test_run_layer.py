@@ -113,6 +113,7 @@ def test_an_imported_teacher_refuses_feature_methods_through_its_source():
         RunConfig.from_preset("smoke", data="x", teacher_weights="t.onnx", method="attention").validate()
 
 
+@pytest.mark.slow
 def test_a_setting_declared_once_reaches_the_command_line_and_the_train_page(small_breast_npz, tmp_path):
     """A throwaway setting, one `declare(...)` line added to a copy of the settings module and nothing else, is a
     `meddistill run` option, a RunConfig field checked against its range, and a field of the Train page (AppTest)."""

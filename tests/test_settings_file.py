@@ -17,6 +17,7 @@ def _config_json(folder) -> dict:
     return values
 
 
+@pytest.mark.slow
 def test_config_of_a_run_runs_it_again(small_breast_npz, tmp_path, capsys):
     first = tmp_path / "first"
     typed = ["--preset", "smoke", "--teacher-epochs", "2", "--target-sensitivity", "0.9", "--seed", "3"]

@@ -33,6 +33,7 @@ def _history(out: Path) -> dict[str, list[float]]:
     return {role: [row["val_auc"] for row in rows] for role, rows in metrics.items()}
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_hold_every_models_val_auc(logged_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -47,6 +48,7 @@ def test_tensorboard_event_files_hold_every_models_val_auc(logged_run):
     assert {"settings/text_summary", "artifacts/text_summary"} <= set(events.Tags()["tensors"])
 
 
+@pytest.mark.slow
 def test_mlflow_file_store_holds_metrics_params_and_artifacts(logged_run):
     from mlflow.tracking import MlflowClient
 

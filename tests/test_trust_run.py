@@ -42,6 +42,7 @@ def leaked_run(chest_folder, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_leak_free_figures_cover_exactly_the_clean_test_images(leaked_run, capsys):
     folder = RunFolder(leaked_run)
     report, dataset = folder.report(), folder.dataset()
@@ -73,6 +74,7 @@ def test_leak_free_figures_cover_exactly_the_clean_test_images(leaked_run, capsy
     assert "Leak-free test figures" in shown and "leak-free (12)" in shown
 
 
+@pytest.mark.slow
 def test_the_calibrated_onnx_export_gives_the_reports_probabilities(leaked_run):
     pytest.importorskip("onnxruntime")
     from meddistill.reports.export import export_run
@@ -85,6 +87,7 @@ def test_the_calibrated_onnx_export_gives_the_reports_probabilities(leaked_run):
     assert raw["temperature"] is None and raw["max_abs_diff_vs_report"] < 1e-4
 
 
+@pytest.mark.slow
 def test_trust_chooses_again_without_retraining(leaked_run, capsys):
     assert main(["trust", str(leaked_run), "--target-specificity", "0.8"]) == 0
     out = capsys.readouterr().out
