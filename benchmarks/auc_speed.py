@@ -2,7 +2,7 @@
 
 The report's paired verdicts (``meddistill.evaluation.significance``) score 2,000 resamples of the test images per
 comparison, and the trust section 1,000 per model. Before, every resample of a run with more than two classes was
-one ``sklearn.metrics.roc_auc_score`` call (about 14 ms each, mostly input checks); now all resamples are ranked at
+one ``sklearn.metrics.roc_auc_score`` call (about 12 ms each, mostly input checks); now all resamples are ranked at
 once (``meddistill.evaluation.metrics.resampled_auc``). This times both on the same draws of a real run's saved test
 predictions (``predictions.npz``) and checks that the intervals agree.
 
@@ -19,11 +19,11 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 from common import setup  # noqa: E402  (puts the repository on sys.path)
-from sklearn.metrics import roc_auc_score  # noqa: E402
+from sklearn.metrics import roc_auc_score
 
-from meddistill.evaluation.metrics import resampled_auc  # noqa: E402
+from meddistill.evaluation.metrics import resampled_auc  # noqa: E402  (after common)
 from meddistill.store.layout import predictions_key  # noqa: E402
 
 

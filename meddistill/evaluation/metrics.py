@@ -2,8 +2,9 @@
 
 ROC AUC is computed here by the Mann-Whitney rank sum rather than by ``sklearn.metrics.roc_auc_score``: the two
 agree to rounding (ties share their average rank, which is what the trapezoidal area under scikit-learn's curve
-gives), but the bootstrap intervals score thousands of resamples, and scikit-learn's input checks cost about 14 ms
-a call (8,000 calls, two minutes of an 8-class run's report, before this).
+gives), but the bootstrap intervals score thousands of resamples, and scikit-learn's input checks cost about 12 ms
+a call: 24 s per paired comparison of an 8-class run's 2,000 resamples before this, 2.4 s now
+(``benchmarks/auc_speed.py``, docs/benchmarks.md section 10).
 """
 
 from __future__ import annotations
