@@ -5,7 +5,7 @@ Importing this package registers every model (as ``timm.models`` does), so ``cre
 Teachers from other frameworks (TorchScript, ONNX) are loaded by ``external``.
 """
 
-from meddistill.models import students, torchvision_models, volumes  # noqa: F401  (registers the models)
+from meddistill.models import ensembles, students, torchvision_models, volumes  # noqa: F401  (registers the models)
 from meddistill.models.external import load_external_teacher
 from meddistill.models.factory import ModelInfo, check_model_name, create_model, example_input, model_info
 from meddistill.models.registry import MODELS, available_models, model_dims, target_module

@@ -1,7 +1,7 @@
 """The training loop: one model, one split, with progress, cancel, best-checkpoint and resume.
 
-``fit`` trains a teacher or a student from scratch with cross-entropy, or a
-student by distillation when given a teacher and a method. It keeps the
+``fit`` trains a teacher or a student from scratch with cross-entropy (an ensemble's members each on their own,
+``member_losses``), or a student by distillation when given a teacher and a method. It keeps the
 weights of the epoch with the best validation AUC (not the last epoch) among the epochs whose validation
 balanced accuracy has not collapsed, stops early after ``patience`` epochs without an improvement of at least
 ``min_delta`` (both rules: ``meddistill.training.stopping``),
@@ -197,9 +197,9 @@ class _Fit:
         with autocast(self.device):
             logits = self.net(images)
             if self.method is None:
-                if self.settings.loss is not None:
-                    return self.settings.loss(logits, labels, self.weights)
-                return F.cross_entropy(logits.float(), labels, weight=self.weights)
+                members = getattr(self.model, "member_losses", None)  # an ensemble: each member its own loss
+                loss = members(lambda out: self._label_loss(out, labels)) if members is not None else None
+                return loss if loss is not None else self._label_loss(logits, labels)
             if self.cached is not None:
                 t_logits = self.cached[index].to(self.device)
             else:
@@ -207,6 +207,12 @@ class _Fit:
                     t_logits = self.teacher(images)
             features = (self.hooks[0].output, self.hooks[1].output) if self.hooks else (None, None)
             return self.method(logits.float(), t_logits.float(), labels, *features, class_weights=self.weights)
+
+    def _label_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The task's loss of (B, K) logits against the labels: cross-entropy unless the task gives another."""
+        if self.settings.loss is not None:
+            return self.settings.loss(logits, labels, self.weights)
+        return F.cross_entropy(logits.float(), labels, weight=self.weights)
 
     def _step(self, loss: torch.Tensor, epoch: int, batch: int) -> None:
         if not torch.isfinite(loss):
