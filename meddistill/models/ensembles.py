@@ -6,11 +6,11 @@ run, on the same batches, each with its own loss (``member_losses``: training th
 the members collude, Jeffares et al. 2023), so they differ by their initialisation and dropout draws, the
 diversity deep ensembles rely on (Fort et al. 2019). Not a default: on the blood cells (seed 0, 64 px, 2 cores
 held to AVX2) four TinyCNNs trained so reached val AUC 0.9928 after 26 epochs against 0.9936 for one TinyCNN
-trained alone, no gain for four times the cost (docs/benchmarks.md, section 11).
+trained alone in that run: no gain observed, for four times the compute (one seed; docs/benchmarks.md, section 11).
 
 Grad-CAM and feature distillation hook ``features``: every member's last feature maps side by side,
-(B, M x 96, h, w), so a map over them is the ensemble's map (the members' maps summed, each weighted by its share
-of the averaged logit).
+(B, M x 96, h, w), so a map over them is the ensemble's: the gradient of the averaged logit weighs each member's
+channels by 1/M, and the ReLU applies to the mean of the members' raw maps.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class CNNEnsemble(nn.Module):
         """Map images (B, C, S, S) to the members' averaged logits (B, K)."""
         maps = self.features(images).split(self.width, dim=1)
         logits = [head(part) for head, part in zip(self.heads, maps)]
-        self._members = logits if self.training else None
+        self._members = logits if self.training and torch.is_grad_enabled() else None  # only for a loss to read
         return torch.stack(logits).mean(dim=0)
 
     def member_losses(self, loss) -> torch.Tensor | None:
