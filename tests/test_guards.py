@@ -105,3 +105,34 @@ def test_train_on_needs_the_setting_and_no_typed_schedule():
         {"val_auc": 0.7, "val_acc": 0.6}, {"val_auc": 0.8, "val_acc": 0.7}, 0, "10-minute budget"
     )
     assert "the 10-minute budget left no time to train it on" in budget_gone.sentence
+
+
+@pytest.mark.slow
+def test_a_resumed_run_trains_the_teacher_on_for_the_epochs_first_decided(small_breast_npz, tmp_path, monkeypatch):
+    """The second round's length depends on the time left when the run gets there; a run resumed later (with the
+    whole budget ahead of it on a fresh clock) must train the same round, not decide again."""
+    import json
+
+    import meddistill.pipeline.train_on as train_on
+    from meddistill import RunFolder, execute
+    from meddistill.cli.main import main
+
+    monkeypatch.setenv("MEDDISTILL_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    args = ["run", "--data", str(small_breast_npz), "--preset", "smoke", "--teacher-epochs", "2", "--threads", "1"]
+    monkeypatch.setattr(train_on, "room", lambda *a: (1, "1-minute budget"))  # the budget cut the round to 1 of 2
+    assert main([*args, "--batch-size", "256", "--student-epochs", "20", "--teacher-train-on", "--out", str(out)]) == 0
+    first = json.loads((out / "report.json").read_text())
+    assert first["teacher_check"]["trained_on_epochs"] == 1, first["teacher_check"]
+    plan = json.loads((out / "checkpoints" / "teacher_on.plan.json").read_text())
+    assert plan == {"epochs": 1, "limit": "1-minute budget"}
+
+    folder = RunFolder(out)  # as if the run stopped while the distilled student trained
+    folder.weights("student_kd").unlink()
+    for name in ("student_kd.last.safetensors", "student_kd.state.json", "report.json"):
+        (out / "checkpoints" / name if name.startswith("student") else out / name).unlink()
+    monkeypatch.setattr(train_on, "room", lambda *a: (2, None))  # what a fresh clock would now allow
+    execute(folder.config(), out)
+    again = json.loads((out / "report.json").read_text())
+    assert again["teacher_check"] == first["teacher_check"]
+    assert again["models"]["teacher"]["epochs_run"] == first["models"]["teacher"]["epochs_run"] == 3

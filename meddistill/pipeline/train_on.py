@@ -5,17 +5,21 @@ no better than the scratch student on val: as many epochs again (fewer if the bu
 weights, with a new cosine cycle at half the peak learning rate. The round's best epoch replaces the teacher only when
 it is better on val; the teacher's history in ``metrics.json`` and the report runs on across both rounds. Epochs the
 user typed (``--teacher-epochs``, ``--teacher-min-steps``) are not extended unless ``--teacher-train-on`` is typed too.
-A run resumed after the round finished replays it from its checkpoint (``teacher_on``) instead of training again.
+The round's length is decided once, when the run first gets there (``room``: it depends on the time left), and kept
+beside the checkpoints (``teacher_on.plan.json``): a run resumed during or after the round trains the same epochs
+from its checkpoint (``teacher_on``) instead of deciding again with a fresh clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Callable
 
 import torch
 
+from meddistill.io.atomic import atomic_write_json
 from meddistill.io.weights import save_weights
 from meddistill.pipeline.building import fit_settings
 from meddistill.pipeline.context import RunContext
@@ -23,7 +27,9 @@ from meddistill.pipeline.guards import better_on_val
 from meddistill.pipeline.plan import training_seconds
 from meddistill.pipeline.search import BUDGET
 from meddistill.settings.config import AUTO_METHOD, RunConfig
+from meddistill.store.layout import CHECKPOINTS_DIR
 from meddistill.training import distributed as dist
+from meddistill.training.checkpoint import plan_file
 from meddistill.training.engine import fit
 from meddistill.training.state import FitResult, Progress
 
@@ -79,6 +85,23 @@ def room(ctx: RunContext, first: FitResult, scratch: FitResult, started: float) 
     return fits, f"{config.budget:g}-minute budget"
 
 
+def decided_room(ctx: RunContext, first: FitResult, scratch: FitResult, started: float) -> tuple[int, str | None]:
+    """``room``, decided once per run by rank 0 and shared with every rank: read back from ``teacher_on.plan.json``
+    when the run resumes, else computed and saved before the round starts."""
+    decision = None
+    if dist.is_main():
+        path = plan_file(ctx.folder.file(CHECKPOINTS_DIR), ROLE)
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            decision = int(saved["epochs"]), saved.get("limit")
+        else:
+            decision = room(ctx, first, scratch, started)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, {"epochs": decision[0], "limit": decision[1]})
+    epochs, limit = dist.from_main(decision)
+    return epochs, limit
+
+
 def train_on(
     ctx: RunContext, teacher: torch.nn.Module, first: FitResult, scratch: FitResult, started: float
 ) -> tuple[FitResult, int, str | None]:
@@ -92,7 +115,7 @@ def train_on(
         return first, 0, None
     if better_on_val(best_val(first), best_val(scratch)):
         return first, 0, None
-    epochs, limit = room(ctx, first, scratch, started)
+    epochs, limit = decided_room(ctx, first, scratch, started)
     if epochs < 1:
         return first, 0, limit
     before = {k: v.detach().clone() for k, v in teacher.state_dict().items()}

@@ -3,7 +3,8 @@
 For a model trained under role R the run folder's ``checkpoints/`` holds
 ``R.last.safetensors`` (model, best-so-far model, optimizer moments, batch-order
 generator, distiller parameters, moving average of the weights) and ``R.state.json`` (epoch, history, best
-score). Both are written atomically, the tensors first, so a crash between
+score), and for a fit whose length was decided while the run ran (the teacher's second round) ``R.plan.json``,
+so a resumed run trains the same epochs. Both are written atomically, the tensors first, so a crash between
 the two leaves the previous, consistent pair... or a newer tensor file with the
 older JSON, which is also safe: the JSON's epoch is the one resumed from.
 """
@@ -24,6 +25,11 @@ from meddistill.training.state import FitResult
 def checkpoint_files(folder: Path, role: str) -> tuple[Path, Path]:
     """The tensor file and the state file of a role's checkpoint: ``R.last.safetensors``, ``R.state.json``."""
     return folder / f"{role}.last.safetensors", folder / f"{role}.state.json"
+
+
+def plan_file(folder: Path, role: str) -> Path:
+    """Where a fit's decided length is kept (``R.plan.json``): written before the fit starts, read when resuming."""
+    return folder / f"{role}.plan.json"
 
 
 def save_checkpoint(

@@ -30,6 +30,15 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def from_main(value):
+    """``value`` as rank 0 has it, on every rank (a decision every process must share); ``value`` in one process."""
+    if not is_initialized() or world_size() == 1:
+        return value
+    box = [value]
+    torch_dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def launched_by_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
