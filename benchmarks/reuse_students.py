@@ -4,8 +4,10 @@ A study tool for the student side (docs/benchmarks.md): for every run folder ``N
 ``benchmarks/suite.py --logs`` leaves them), the folder is copied to ``--out`` without the distilled student's
 weights, checkpoint and report, the ``--set NAME=VALUE`` settings are applied to its ``config.json`` (as typed
 settings), and the run is finished again: the teacher and the scratch student are loaded, not trained, so the same
-teacher (and its second round) and the same scratch student face each variant. Prints, per run, the distilled
-student's best-epoch val AUC / val balanced ACC and its test balanced ACC beside the original run's.
+teacher (and its second round, whose length the run kept in ``checkpoints/teacher_on.plan.json``; a run made before
+that file existed decides the round again, on a fresh clock) and the same scratch student face each variant. Prints,
+per run, the distilled student's best-epoch val AUC / val balanced ACC and its test balanced ACC beside the original
+run's.
 
 Usage:
     python benchmarks/reuse_students.py --runs DIR --out DIR2 [--isa avx2] --set distil_from=ensemble

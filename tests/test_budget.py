@@ -73,3 +73,29 @@ def test_the_cpu_preset_picks_its_teacher_for_large_images_only_when_none_is_giv
     imported = RunConfig.from_preset("cpu", data="x", teacher_weights="hospital.pth", teacher_epochs=0)
     assert imported.for_data(224) == imported  # a teacher file is built as the architecture it was saved for
     assert RunConfig.from_preset("smoke", data="x").for_data(224).teacher == "resnet18"
+
+
+def test_a_resumed_run_keeps_the_schedule_it_started_with(tmp_path, monkeypatch):
+    """A run's config.json holds the budget the plan used. Read back on resume, the preset's budget is still the
+    preset's (it never sets the teacher's epochs), and a typed budget is not fitted again: the plan times training
+    steps, so fitting again on a busier or idler machine would change the teacher's epochs mid-run."""
+    import meddistill.pipeline.runner as runner
+    from meddistill.pipeline.plan import BUDGET_NOTE
+
+    preset = RunConfig.from_preset("cpu", data="x", teacher="resnet_narrow")
+    started, _ = fit_budget(preset, *SHAPE)
+    started.save(tmp_path / "preset.json")
+    resumed = RunConfig.load(tmp_path / "preset.json")
+    assert resumed.budget == 3.0 and "budget" not in resumed.given
+    assert fit_budget(resumed, *SHAPE) == (started, None)  # not re-read as a target that cuts the teacher
+
+    typed = RunConfig.from_preset("cpu", data="x", budget=0.5, teacher="resnet_narrow")
+    fitted, note = fit_budget(typed, *SHAPE)
+    fitted = fitted.replace(extra={BUDGET_NOTE: note})  # what execute saves
+    fitted.save(tmp_path / "typed.json")
+
+    def timed_again(*args, **kwargs):
+        raise AssertionError("a run that already fitted its budget was fitted again")
+
+    monkeypatch.setattr(runner, "fit_budget", timed_again)
+    assert runner.budgeted(RunConfig.load(tmp_path / "typed.json"), dataset=None) == fitted

@@ -17,7 +17,7 @@ from meddistill.data.options import DataOptions
 from meddistill.data.summary import describe_splits, findings_checks, leakage_warnings
 from meddistill.errors import MedDistillError
 from meddistill.pipeline.building import distil_line
-from meddistill.pipeline.plan import describe_plan, plan_run, volume_note
+from meddistill.pipeline.plan import BUDGET_NOTE, describe_plan, plan_run, volume_note
 from meddistill.pipeline.runner import budgeted, execute
 from meddistill.pipeline.train_on import plan_line
 from meddistill.reports.tables import comparison_table, findings_table, summary_lines
@@ -204,7 +204,7 @@ def print_plan(config: RunConfig) -> MedDataset:
     print(f"Plan on {dataset.summary()['name']} ({train} train {unit}, {threads} CPU threads):")
     print(describe_plan(plans), flush=True)
     volumes = volume_note(fitted, train, dataset.channels, dataset.image_size, dataset.num_classes)
-    for note in (volumes, fitted.extra.get("budget"), plan_line(fitted), distil_line(fitted)):
+    for note in (volumes, fitted.extra.get(BUDGET_NOTE), plan_line(fitted), distil_line(fitted)):
         if note:
             print(note, flush=True)
     return dataset
@@ -273,6 +273,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         teacher_from=str(folder.path),
         teacher_epochs=0,
         given=sorted({*source.given, "method", "teacher_weights", "teacher_from", "teacher_epochs"}),
+        extra={k: v for k, v in source.extra.items() if k != BUDGET_NOTE},  # a new run: its own plan
     )
     dataset = print_plan(config.validate())
     record = store.create(config, args.out)

@@ -117,6 +117,7 @@ def plan_run(
 # The share of a budget that goes to training; the rest is for reading the data, validation, the evaluation and the
 # exports (on the suite's 64-px sets these took 60-90 s of a 10-minute run: docs/benchmarks.md, section 8).
 TRAINING_SHARE = 0.85
+BUDGET_NOTE = "budget"  # the key in ``RunConfig.extra`` of the sentence saying how the budget fitted the plan
 
 
 def training_seconds(minutes: float) -> float:
@@ -135,12 +136,13 @@ def fit_budget(
     1), unless the user gave the teacher's epochs or its minimum of steps, which always run as given (the sentence
     then says whether the plan exceeds the budget). A budget from the preset (by the size of the data:
     ``BUDGET_CLASSES``) never changes the schedule, which was chosen on validation data: it only bounds the
-    teacher's second round (``meddistill.pipeline.train_on``); the settings returned carry it. Without a budget,
-    or for a teacher the run does not train, the settings are returned as they are.
+    teacher's second round (``meddistill.pipeline.train_on``); the settings returned carry it. A budget is the
+    user's only when ``given`` says so: the preset's, saved in a run's ``config.json``, stays the preset's when the run
+    resumes. Without a budget, or for a teacher the run does not train, the settings are returned as they are.
     """
-    if config.budget is None and "budget" not in config.given:
+    if "budget" not in config.given:  # the preset's (also when a saved run's config.json holds it: never a target)
         minutes = preset_budget(config.preset, train_images, image_size, model_dims(config.student))
-        return (config.replace(budget=minutes) if minutes is not None else config), None
+        return config.replace(budget=minutes), None
     if config.budget is None or not config.teacher_source().trains:
         return config, None
     plans = {p.role: p for p in plan_run(config, train_images, channels, image_size, num_classes)}

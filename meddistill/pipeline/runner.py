@@ -38,7 +38,7 @@ from meddistill.pipeline.building import (
 from meddistill.pipeline.context import RunContext
 from meddistill.pipeline.deployment import deployed_latency
 from meddistill.pipeline.guards import better_on_val, distilled_from, headline_student, teacher_check
-from meddistill.pipeline.plan import fit_budget
+from meddistill.pipeline.plan import BUDGET_NOTE, fit_budget
 from meddistill.pipeline.search import search
 from meddistill.pipeline.train_on import best_val, train_on
 from meddistill.pipeline.trust import calibrated, check_trust_settings, data_inputs, save_predictions, trust_of
@@ -276,11 +276,16 @@ def execute(
 
 def budgeted(config: RunConfig, dataset: MedDataset) -> RunConfig:
     """The settings with the teacher fitted into ``--budget`` (``meddistill.pipeline.plan.fit_budget``), the
-    plan's sentence kept in ``extra.budget``; ``config`` is already adapted to the data (``RunConfig.for_data``)."""
+    plan's sentence kept in ``extra.budget``; ``config`` is already adapted to the data (``RunConfig.for_data``).
+
+    A config that holds the sentence was fitted when its run started (the plan times training steps, so fitting again
+    on resume, on a busier or idler machine, would change the teacher's epochs mid-run): it is returned as it is."""
+    if config.extra.get(BUDGET_NOTE):
+        return config
     size = config.resolved_image_size(dataset.image_size)
     train = len(dataset.splits["train"])
     fitted, note = fit_budget(config, train, dataset.channels, size, dataset.num_classes)
-    return fitted.replace(extra={**fitted.extra, "budget": note}) if note else fitted
+    return fitted.replace(extra={**fitted.extra, BUDGET_NOTE: note}) if note else fitted
 
 
 def _history_keeper(run_dir: str | Path, callback: Callable[[Progress], None] | None) -> Callable[[Progress], None]:
