@@ -98,8 +98,7 @@ def decided_room(ctx: RunContext, first: FitResult, scratch: FitResult, started:
             decision = room(ctx, first, scratch, started)
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(path, {"epochs": decision[0], "limit": decision[1]})
-    epochs, limit = dist.from_main(decision)
-    return epochs, limit
+    return dist.from_main(decision)
 
 
 def train_on(

@@ -3,10 +3,11 @@
 For a model trained under role R the run folder's ``checkpoints/`` holds
 ``R.last.safetensors`` (model, best-so-far model, optimizer moments, batch-order
 generator, distiller parameters, moving average of the weights) and ``R.state.json`` (epoch, history, best
-score), and for a fit whose length was decided while the run ran (the teacher's second round) ``R.plan.json``,
-so a resumed run trains the same epochs. Both are written atomically, the tensors first, so a crash between
+score). Both are written atomically, the tensors first, so a crash between
 the two leaves the previous, consistent pair... or a newer tensor file with the
-older JSON, which is also safe: the JSON's epoch is the one resumed from.
+older JSON, which is also safe: the JSON's epoch is the one resumed from. A fit whose length was decided while the
+run ran (the teacher's second round) also has ``R.plan.json``, written before it starts, so a resumed run trains
+the same epochs.
 """
 
 from __future__ import annotations
