@@ -7,7 +7,7 @@ settings), and the run is finished again: the teacher and the scratch student ar
 teacher (and its second round, whose length the run kept in ``checkpoints/teacher_on.plan.json``; a run made before
 that file existed decides the round again, on a fresh clock) and the same scratch student face each variant. Prints,
 per run, the distilled student's best-epoch val AUC / val balanced ACC and its test balanced ACC beside the original
-run's.
+run's, with the distillation verdict against the scratch student and the original run's teacher check.
 
 Usage:
     python benchmarks/reuse_students.py --runs DIR --out DIR2 [--isa avx2] --set distil_from=ensemble
@@ -32,10 +32,13 @@ def _row(report: dict, role: str) -> str:
     history = json.loads((Path(report["_dir"]) / "metrics.json").read_text())[role]
     best = history[model["best_epoch"] - 1] if model["best_epoch"] else {}
     nan, test = float("nan"), model["test"]
-    return (
+    row = (
         f"val AUC {best.get('val_auc', nan):.4f} bal {best.get('val_balanced_acc', nan):.3f} | "
-        f"test bal {test.get('balanced_acc', nan):.3f} AUC {test.get('auc', nan):.3f}"
+        f"test ACC {test.get('acc', nan):.3f} bal {test.get('balanced_acc', nan):.3f} AUC {test.get('auc', nan):.3f}"
     )
+    if role == "student_kd":
+        row += f" | {report.get('verdict', {}).get('distillation', {}).get('direction', '')}"
+    return row
 
 
 def _report(folder: Path) -> dict:
@@ -84,7 +87,10 @@ def main() -> None:
             print(f"{source.name}: FAILED, see {args.out / (source.name + '.log')}", flush=True)
             continue
         before, after = _report(source), _report(target)
-        print(f"{source.name}", flush=True)
+        check, nan = before.get("teacher_check") or {}, float("nan")
+        verdict = "better" if check.get("better") else "not better"
+        teacher, scratch = check.get("teacher_val_auc", nan), check.get("scratch_val_auc", nan)
+        print(f"{source.name} (teacher val AUC {teacher:.4f} against the scratch student's {scratch:.4f}: {verdict})")
         print(f"  scratch        {_row(before, 'student_scratch')}")
         print(f"  distilled was  {_row(before, 'student_kd')}  headline {before.get('headline')}")
         print(f"  distilled now  {_row(after, 'student_kd')}  headline {after.get('headline')}", flush=True)
