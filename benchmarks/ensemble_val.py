@@ -13,10 +13,15 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from meddistill.evaluation.calibration import nll  # noqa: E402
+from meddistill.evaluation.metrics import auc_score  # noqa: E402
 
 
 def geometric_mean(*probs: np.ndarray) -> np.ndarray:
@@ -28,9 +33,8 @@ def geometric_mean(*probs: np.ndarray) -> np.ndarray:
 
 def figures(labels: np.ndarray, probs: np.ndarray) -> str:
     """NLL, AUC (one-vs-rest macro above two classes) and balanced ACC of (N, K) ``probs`` against (N,) labels."""
-    nll = -np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)))
-    auc = roc_auc_score(labels, probs[:, 1]) if probs.shape[1] == 2 else roc_auc_score(labels, probs, multi_class="ovr")
-    return f"NLL {nll:.3f} AUC {auc:.4f} bal {balanced_accuracy_score(labels, probs.argmax(axis=1)):.3f}"
+    balanced = balanced_accuracy_score(labels, probs.argmax(axis=1))
+    return f"NLL {nll(labels, probs, 'softmax'):.3f} AUC {auc_score(labels, probs):.4f} bal {balanced:.3f}"
 
 
 def main() -> None:
