@@ -63,7 +63,8 @@ def test_attention_term_zero_for_same_maps():
 
 def test_unknown_method():
     with pytest.raises(
-        ValueError, match="unknown distillation method 'hinton'; choose one of: attention, dist, dkd, fitnet, kd, kd_ls"
+        ValueError,
+        match="unknown distillation method 'hinton'; choose one of: attention, dist, dkd, fitnet, kd, kd_ka, kd_ls",
     ):
         create_method("hinton")
 

@@ -1,4 +1,5 @@
-"""DKD, DIST and logit-standardised KD against hand computations in NumPy (issue 15), and their two-class cases."""
+"""DKD, DIST, logit-standardised KD and knowledge-adjusted KD against hand computations in NumPy (issue 15), and their
+two-class cases."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_dkd_on_two_classes_has_no_nan_and_is_hinton_kd():
     assert torch.isfinite(student.grad).all()
 
 
-@pytest.mark.parametrize("name", ["dist", "kd_ls"])
+@pytest.mark.parametrize("name", ["dist", "kd_ls", "kd_ka"])
 def test_two_classes_stay_finite(name):
     """DIST's per-image correlation over two classes is +-1 (0/0 at p = 0.5 is kept finite); standardised binary
     logits are +-1/sqrt(2)."""
@@ -101,7 +102,7 @@ def test_two_classes_stay_finite(name):
     assert torch.isfinite(value) and torch.isfinite(student.grad).all()
 
 
-@pytest.mark.parametrize("name", ["dkd", "dist", "kd_ls"])
+@pytest.mark.parametrize("name", ["dkd", "dist", "kd_ls", "kd_ka"])
 def test_works_from_cached_logits_only(name):
     """A logit method never asks for features, so a teacher's cached logits are all it needs."""
     method = create_method(name)
@@ -111,7 +112,7 @@ def test_works_from_cached_logits_only(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dkd", "dist", "kd_ls"])
+@pytest.mark.parametrize("name", ["dkd", "dist", "kd_ls", "kd_ka"])
 def test_run_on_real_two_class_data(small_breast_npz, tmp_path, name):
     """The whole command with each new method on a real BreastMNIST slice (two classes, cached teacher logits)."""
     import json
@@ -197,3 +198,22 @@ def test_auto_gives_the_same_candidates_and_choice_on_a_busy_machine(small_breas
     ]
     assert [c["val_auc"] for c in alone["candidates"]] == [c["val_auc"] for c in busy["candidates"]]
     assert {k: alone["chosen"][k] for k in settings} == {k: busy["chosen"][k] for k in settings}
+
+
+def test_kd_ka_swaps_only_the_teachers_wrong_answers():
+    """Row 0: the teacher is right (unchanged); row 1: its top class 1 is not the label 2, so the two logits swap."""
+    adjusted = np.array([[3.0, -0.5, 0.2], [-1.0, 1.0, 2.5]])
+    ps, pt = softmax(S / TEMP), softmax(adjusted / TEMP)
+    expected = (1 - ALPHA) * cross_entropy(S, Y) + ALPHA * TEMP**2 * kl(pt, ps).mean()
+    assert loss("kd_ka") == pytest.approx(expected, rel=1e-6)
+    assert loss("kd_ka", t=adjusted) == pytest.approx(loss("kd", t=adjusted), rel=1e-9)  # a right teacher: plain KD
+    assert loss("kd_ka") != pytest.approx(loss("kd"), rel=1e-3)
+
+
+def test_kd_ka_several_findings_flips_wrong_findings_and_ignores_unknown():
+    from meddistill.distillation.logits import adjust_teacher
+
+    teacher = torch.tensor([[2.0, -1.0, 0.5], [-0.5, 1.0, -3.0]])
+    labels = torch.tensor([[0.0, 0.0, float("nan")], [1.0, 1.0, 0.0]])
+    expected = torch.tensor([[-2.0, -1.0, 0.5], [0.5, 1.0, -3.0]])
+    assert torch.equal(adjust_teacher(teacher, labels), expected)

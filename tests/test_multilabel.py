@@ -266,7 +266,8 @@ def test_methods_for_one_class_per_image_are_refused_for_findings():
     check_method(RunConfig.from_preset("smoke", data="x", method="kd"), "multi_label")
     check_method(RunConfig.from_preset("smoke", data="x", method="auto"), "multi_label")
     with pytest.raises(
-        MedDistillError, match=r"--method dkd needs one class per image.*use one of: attention, fitnet, kd, or auto"
+        MedDistillError,
+        match=r"--method dkd needs one class per image.*use one of: attention, fitnet, kd, kd_ka, or auto",
     ):
         check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "multi_label")
     check_method(RunConfig.from_preset("smoke", data="x", method="dkd"), "single_label")  # fine for one class

@@ -21,6 +21,11 @@ def available_methods() -> list[str]:
     return METHODS.available()
 
 
+def logit_methods() -> list[str]:
+    """Registered methods that need only the teacher's outputs (no feature maps): the ones any teacher can teach."""
+    return [name for name in available_methods() if not METHODS.entry(name).factory.uses_features]
+
+
 def method_summary(name: str) -> str:
     """The first line of a registered method's docstring ("Plain Hinton KD ...")."""
     doc = METHODS.entry(name).factory.__doc__ or name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from meddistill.distillation.base import METHODS, Distiller, label_loss
+from meddistill.distillation.base import METHODS, Distiller, kd_loss, label_loss
 
 
 @METHODS.register("kd")
@@ -138,3 +138,40 @@ class StandardisedKD(Distiller):
             log_target=True,
         )
         return _blend(student_logits, labels, self.alpha, t * t * soft, class_weights)
+
+
+def adjust_teacher(teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits with its wrong answers on the training labels put right, its dark knowledge kept.
+
+    One class per image, (B, K) logits and (B,) labels: where the teacher's top class is not the label, the two logits
+    are swapped, so the label becomes the top class and every other class keeps its probability. Several findings,
+    (B, K) logits and (B, K) labels (NaN: unknown): a finding the teacher calls on the wrong side of 0.5 has its logit
+    negated (``p`` becomes ``1 - p``); unknown findings are left as they are.
+    """
+    t = teacher_logits.detach()
+    if labels.ndim == 2:
+        wrong = ~torch.isnan(labels) & ((t > 0) != (labels > 0.5))
+        return torch.where(wrong, -t, t)
+    top = t.argmax(1, keepdim=True)
+    y = labels.view(-1, 1)
+    top_value, label_value = t.gather(1, top), t.gather(1, y)
+    return t.scatter(1, top, label_value).scatter(1, y, top_value)
+
+
+@METHODS.register("kd_ka")
+class AdjustedKD(Distiller):
+    """Hinton KD from a teacher whose wrong answers on the training images are put right (knowledge adjustment).
+
+    Where the teacher's top class is not the label, its logits of the two classes are swapped before the usual KD
+    loss (``adjust_teacher``): the student never learns a wrong answer from the teacher, and keeps what the teacher
+    says about the other classes. Several findings: a finding the teacher calls wrongly is flipped.
+
+    Reference: T. Wen, S. Lai, X. Qian, "Preparing Lessons: Improve Knowledge Distillation with Better Supervision",
+    Neurocomputing 454, 2021 (arXiv:1911.07471), the knowledge adjustment (KA) part.
+    """
+
+    def forward(
+        self, student_logits, teacher_logits, labels, student_features=None, teacher_features=None, class_weights=None
+    ) -> torch.Tensor:
+        adjusted = adjust_teacher(teacher_logits, labels)
+        return kd_loss(student_logits, adjusted, labels, self.temperature, self.alpha, class_weights)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from meddistill.distillation.base import METHODS, Distiller, create_method, methods_for
+from meddistill.distillation.base import METHODS, Distiller, create_method, logit_methods, methods_for
 from meddistill.distillation.ensemble import AUTO, ENSEMBLE, AveragedTeacher, mean_logits
 from meddistill.errors import MedDistillError
 from meddistill.io.weights import file_sha256, read_metadata, read_weights, save_weights
@@ -69,7 +69,8 @@ def check_method(config: RunConfig, task: str) -> None:
     if config.distil_from in (ENSEMBLE, AUTO) and "distil_from" in config.given and not logit_method(config):
         raise MedDistillError(
             f"--distil-from {config.distil_from} averages the two models' logits, and --method {config.method} learns "
-            "from the teacher's feature maps; use a logit method (kd, dkd, dist, kd_ls, auto) or --distil-from teacher."
+            f"from the teacher's feature maps; use a logit method ({', '.join(logit_methods())}, auto) or "
+            "--distil-from teacher."
         )
     usable = methods_for(task)
     if config.method != AUTO_METHOD and config.method not in usable:

@@ -4,6 +4,7 @@ one line here plus the code that uses it."""
 
 from __future__ import annotations
 
+from meddistill.distillation.base import available_methods
 from meddistill.distillation.ensemble import DISTIL_FROM, TEACHER
 from meddistill.settings.declarations import comma_list, declare
 from meddistill.settings.sources import PRETRAINED_CHOICES, PRETRAINED_DEFAULTS
@@ -36,7 +37,7 @@ declare(
 declare("uncertain", "ignore", "how a per-finding column's -1 is read: ignore, positive, negative", cli=False)
 declare("teacher", "resnet18", "teacher architecture: one of MedDistill's models or any timm name (timm/NAME)")
 declare("student", "tiny_cnn", "student architecture, likewise")
-declare("method", "kd", "distillation method: kd, dkd, dist, kd_ls, attention, fitnet, or auto (chosen on val)")
+declare("method", "kd", f"distillation method: {', '.join(available_methods())}, or auto (chosen on val)")
 declare(
     "distil_from",
     TEACHER,

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from meddistill.data.tensors import Batches
-from meddistill.distillation.base import METHODS
+from meddistill.distillation.base import METHODS, logit_methods
 from meddistill.errors import WeightsError
 from meddistill.evaluation.metrics import auc_score
 from meddistill.io.weights import file_sha256, load_weights
@@ -32,7 +32,6 @@ from meddistill.registry import Registry
 from meddistill.training import distributed as dist
 
 TEACHER_SOURCES = Registry("teacher source")
-LOGIT_METHODS = "kd, dkd, dist or kd_ls"
 AUTO_METHOD = "auto"  # not a method: search the logit methods on validation data (meddistill.pipeline.search)
 PRETRAINED_CHOICES = ("none", "teacher", "student", "both")  # which models start from ImageNet weights
 # The models --pretrained starts from when the user named none: timm models that have ImageNet weights.
@@ -250,7 +249,7 @@ class ImportedTeacher(WeightsTeacher):
         if self.config.method != AUTO_METHOD and not self.supports(self.config.method):
             raise ValueError(
                 f"{self.config.method} distils the teacher's feature maps, which {self.file.name} does not expose "
-                f"(only its outputs); choose a logit method: {LOGIT_METHODS}."
+                f"(only its outputs); choose a logit method: {', '.join(logit_methods())}."
             )
 
     def build(self, shape: ModelShape, saved: Path | None = None) -> torch.nn.Module:
